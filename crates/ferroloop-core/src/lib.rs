@@ -1,1 +1,28 @@
-pub fn x(){}
+//! ferroloop-core: the parts of ferroloop's event loop that need no Python.
+//!
+//! - [`poller`]: epoll in level-triggered mode, so `add_reader` keeps asyncio's
+//!   selector semantics (a callback fires on every pass while data is unread).
+//! - [`timers`]: the timer heap, ordered by (when, insertion order), with O(1)
+//!   cancellation and compaction of cancelled entries.
+//! - [`ready`]: the FIFO ready queue drained one snapshot per pass.
+//! - [`waker`]: an eventfd that other threads write to end a blocking poll.
+//! - [`inbox`]: a queue native worker threads hand results back through.
+//! - [`clock`]: `CLOCK_MONOTONIC`, the clock behind Python's `time.monotonic()`.
+//!
+//! Linux only: the loop is built on epoll and eventfd.
+
+#[macro_use]
+mod sys;
+
+pub mod clock;
+pub mod inbox;
+pub mod poller;
+pub mod ready;
+pub mod timers;
+pub mod waker;
+
+pub use inbox::Inbox;
+pub use poller::{Event, Events, Interest, Poller};
+pub use ready::ReadyQueue;
+pub use timers::{TimerEntry, TimerHeap};
+pub use waker::Waker;
