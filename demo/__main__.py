@@ -198,14 +198,15 @@ def report_example(runs, timeout):
         else:
             verdict = judge(run, reference)
         verdicts[loop] = verdict
-        word = paint(verdict.word, "green" if verdict.good else "red")
+        word = paint(f"{verdict.word:<20}", "green" if verdict.good else "red")
         classes = paint(", ".join(run.loop_classes), "dim")
-        say(f"    {loop:<10} {run.seconds:6.2f} s  {word:<20} {classes}")
+        say(f"    {loop:<10} {run.seconds:6.2f} s  {word} {classes}")
         if run.returncode is None:
             say(f"      killed after {timeout:g} s (--timeout)")
         if not run.ok:
             show_failure(run)
-        elif loop != "asyncio" and reference.ok and not same_output(reference.stdout, run.stdout):
+        partial = run.ok or run.stdout.strip()  # a crash before any output needs no diff
+        if loop != "asyncio" and reference.ok and partial and not same_output(reference.stdout, run.stdout):
             show_difference(reference, run)
     say()
     return verdicts
