@@ -7,6 +7,7 @@ parameter ERRORS: it is never skipped.
 """
 
 import asyncio
+import gc
 import os
 import sys
 
@@ -66,7 +67,26 @@ def loop(loop_name, request):
         yield lp
     finally:
         if not lp.is_closed() and not lp.is_running():
+            _finish_leftover_tasks(lp)
             lp.close()
+        # Garbage the test left (e.g. never-awaited coroutines of a failed test) is
+        # reported here, against this test, not against the next one.
+        gc.collect()
+
+
+def _finish_leftover_tasks(lp):
+    """Cancel what a (failed) test left running, so it does not spill into other tests."""
+    try:
+        pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
+        if not pending:
+            return
+        for t in pending:
+            t.cancel()
+        lp.run_until_complete(
+            asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
+        )
+    except Exception:
+        pass
 
 
 @pytest.fixture
