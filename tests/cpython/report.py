@@ -1,0 +1,244 @@
+"""The per-module tables: results/<python-version>.md and .json.
+
+The JSON keeps, for each loop that ran, each module's counts and every test
+that did not pass with a one-line reason. Runs of a subset of modules or of
+one loop update only those rows; the markdown is rendered from the merged
+JSON, the stdlib loop and the loop under test side by side.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+STDLIB = "asyncio"
+COUNT_KEYS = ("passed", "failed", "error", "skipped", "xfail", "fixed", "na", "no_loop", "hang", "crash")
+
+
+def load_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def count(run, expected: dict) -> dict:
+    c = dict.fromkeys(COUNT_KEYS, 0)
+    c["na"] = len(run.excluded)
+    for t in run.tests.values():
+        listed = t.id in expected
+        if t.outcome in ("failed", "error"):
+            c["xfail" if listed else t.outcome] += 1
+            if t.kind:
+                c[t.kind] += 1
+        elif t.outcome == "passed":
+            c["passed"] += 1
+            if listed:
+                c["fixed"] += 1
+            if run.loop != STDLIB and not t.loops_under_test:
+                c["no_loop"] += 1
+        else:
+            c["skipped"] += 1
+    return c
+
+
+def total(runs, expected: dict) -> dict:
+    c = dict.fromkeys(COUNT_KEYS, 0)
+    for run in runs:
+        for k, v in count(run, expected).items():
+            c[k] += v
+    return c
+
+
+def counts_line(c: dict) -> str:
+    parts = [f"{c['passed']} passed"]
+    if c["failed"]:
+        parts.append(f"{c['failed']} failed")
+    if c["error"]:
+        parts.append(f"{c['error']} errors")
+    parts.append(f"{c['skipped']} skipped")
+    if c["xfail"]:
+        parts.append(f"{c['xfail']} expected failures")
+    if c["fixed"]:
+        parts.append(f"{c['fixed']} FIXED")
+    if c["hang"] or c["crash"]:
+        parts.append(f"({c['hang']} hangs, {c['crash']} crashes)")
+    return ", ".join(parts)
+
+
+def _describe_loop(loop: str) -> str:
+    if loop == STDLIB:
+        return "the stdlib loop"
+    try:
+        module = __import__(loop)
+        version = getattr(module, "__version__", "")
+    except ImportError:
+        version = ""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = ""
+    if loop == "ferroloop" and commit:
+        return f"ferroloop {version} at commit {commit}".replace("  ", " ")
+    return f"{loop} {version}".strip()
+
+
+def write(results_dir: Path, full_version: str, runs, summaries, modules, na_modules, na_entries):
+    json_path = results_dir / f"{full_version}.json"
+    md_path = results_dir / f"{full_version}.md"
+    data = load_json(json_path)
+    data["python"] = full_version
+    data["platform"] = f"{platform.system()} {platform.machine()}"
+    loops = data.setdefault("loops", {})
+    today = datetime.date.today().isoformat()
+    for loop, by_module in runs.items():
+        expected = summaries[loop][3]
+        entry = loops.setdefault(loop, {"modules": {}})
+        entry["description"] = _describe_loop(loop)
+        entry["date"] = today
+        for module, run in by_module.items():
+            problems = []
+            for t in sorted(run.tests.values(), key=lambda t: t.id):
+                if t.outcome in ("failed", "error") or (t.outcome == "passed" and t.id in expected):
+                    problems.append({
+                        "id": t.id,
+                        "outcome": "fixed" if t.outcome == "passed" else t.outcome,
+                        "kind": t.kind,
+                        "expected": t.id in expected,
+                        "summary": t.summary,
+                    })
+            entry["modules"][module] = {
+                "counts": count(run, expected),
+                "elapsed": run.elapsed,
+                "restarts": run.restarts,
+                "module_skipped": run.module_skipped,
+                "problems": problems,
+            }
+    data["not_applicable_modules"] = dict(sorted(na_modules.items()))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    md_path.write_text(render(data, na_entries))
+    return md_path, json_path
+
+
+def _cells(c: dict | None, under_test: bool) -> list[str]:
+    if c is None:
+        return ["", "", "", ""] + (["", ""] if under_test else [])
+    cells = [str(c["passed"]), str(c["failed"] or ""), str(c["error"] or ""), str(c["skipped"] or "")]
+    if under_test:
+        cells[0] = f"{c['passed']}"
+        cells.append(str(c["xfail"] or ""))
+        cells.append(str(c["no_loop"] or ""))
+    return cells
+
+
+def render(data: dict, na_entries) -> str:
+    loops = data.get("loops", {})
+    others = sorted(name for name in loops if name != STDLIB)
+    order = ([STDLIB] if STDLIB in loops else []) + others
+    version = data["python"]
+    lines = [
+        f"# CPython's test_asyncio on Python {version}",
+        "",
+        "Generated by `python -m tests.cpython` (see tests/cpython/README.md) on "
+        f"{data.get('platform', '')}. Every module of the interpreter's own "
+        "`test.test_asyncio` runs in its own process, once on each loop:",
+        "",
+    ]
+    for loop in order:
+        lines.append(f"- **{loop}**: {loops[loop].get('description', loop)}, run {loops[loop].get('date', '')}")
+    lines += [
+        "",
+        "Failures and errors of a loop under test count only tests missing from its "
+        "expected-failures list; listed tests that fail are under *expected failures*. "
+        "Hangs and crashes count as errors. *No loop* counts passing tests that never "
+        "created a loop of that kind (CPython's virtual-clock `TestLoop` tests of futures "
+        "and tasks, or tests of plain classes); *not applicable* tests exercise the "
+        "stdlib loop's private machinery (not_applicable.txt) and run on neither loop. "
+        "The stdlib runs its event-loop test mixins once per selector and per child "
+        "watcher; a loop under test runs them once.",
+        "",
+    ]
+    header = ["module"]
+    align = ["---"]
+    for loop in order:
+        under_test = loop != STDLIB
+        names = ["passed", "failed", "errors", "skipped"]
+        if under_test:
+            names += ["expected failures", "no loop"]
+        header += [f"{loop} {names[0]}"] + names[1:]
+        align += ["--:"] * len(names)
+    header.append("not applicable")
+    align.append("--:")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(align) + "|")
+
+    modules = sorted({m for loop in order for m in loops[loop].get("modules", {})}
+                     | set(data.get("not_applicable_modules", {})))
+    totals = {loop: dict.fromkeys(COUNT_KEYS, 0) for loop in order}
+    na_total = 0
+    for module in modules:
+        na_reason = data.get("not_applicable_modules", {}).get(module)
+        if na_reason:
+            span = len(header) - 2
+            lines.append(f"| {module} |" + " |" * span + f" whole module |")
+            continue
+        row = [module]
+        na = 0
+        for loop in order:
+            info = loops[loop].get("modules", {}).get(module)
+            c = info["counts"] if info else None
+            if info and info.get("module_skipped"):
+                row += [f"skipped: {info['module_skipped']}"] + [""] * (len(_cells(None, loop != STDLIB)) - 1)
+                continue
+            row += _cells(c, loop != STDLIB)
+            if c:
+                for k in COUNT_KEYS:
+                    totals[loop][k] += c[k]
+                na = max(na, c["na"])
+        na_total += na
+        row.append(str(na or ""))
+        lines.append("| " + " | ".join(row) + " |")
+    row = ["**total**"]
+    for loop in order:
+        row += [f"**{x}**" if x else "" for x in _cells(totals[loop], loop != STDLIB)]
+    row.append(f"**{na_total}**")
+    lines.append("| " + " | ".join(row) + " |")
+
+    for loop in others:
+        features: dict[str, int] = {}
+        hangs = []
+        for module, info in sorted(loops[loop].get("modules", {}).items()):
+            for p in info.get("problems", []):
+                if p.get("kind") == "hang":
+                    hangs.append(p["id"])
+        lines += ["", f"## {loop}: why tests fail", ""]
+        from . import lists
+        from .runner import expected_path
+
+        listed = lists.for_version(lists.parse(expected_path(loop)), ".".join(version.split(".")[:2]))
+        for e in listed:
+            features[e.feature or "other"] = features.get(e.feature or "other", 0) + 1
+        if features:
+            lines.append("| feature | expected failures |")
+            lines.append("|---|--:|")
+            for name, n in sorted(features.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"| {name} | {n} |")
+        else:
+            lines.append("No expected failures are listed.")
+        if hangs:
+            lines += ["", f"Tests that hung ({len(hangs)}): " + ", ".join(f"`{h}`" for h in hangs[:30])
+                      + (" ..." if len(hangs) > 30 else "")]
+
+    na_mods = data.get("not_applicable_modules", {})
+    if na_mods:
+        lines += ["", "## Not applicable modules", ""]
+        for module, reason in na_mods.items():
+            lines.append(f"- `{module}`: {reason}")
+    return "\n".join(lines) + "\n"
