@@ -252,9 +252,18 @@ impl LoopCore {
 
         let poller = lp.poller(py)?;
         let waker = lp.waker.borrow(py).clone().ok_or_else(closed_error)?;
-        let mut events = std::mem::take(&mut *lp.events.borrow_mut(py));
+        // Swapped with an empty buffer, which does not allocate.
+        let mut events =
+            std::mem::replace(&mut *lp.events.borrow_mut(py), Events::with_capacity(0));
         let polled = if timeout == Some(0.0) {
-            poller.wait(&mut events, Some(0.0))
+            if lp.fds.borrow(py).is_empty() {
+                // Nothing but the waker is registered, and the waker is only
+                // written while the loop sleeps: a zero-timeout poll would
+                // find nothing, so the syscall is skipped.
+                Ok(0)
+            } else {
+                poller.wait(&mut events, Some(0.0))
+            }
         } else {
             // Nothing is ready: the only time the GIL is let go. Other threads
             // publish under the GIL, so none can slip in between the ready

@@ -38,6 +38,10 @@ pub struct FdTable {
 }
 
 impl FdTable {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn get(&self, fd: RawFd) -> Option<&FdEntry> {
         self.entries.get(&fd)
     }

@@ -80,7 +80,11 @@ mod tests {
         while got.len() < THREADS * PER_THREAD {
             assert!(std::time::Instant::now() < deadline, "lost items");
             waker.prepare_sleep();
-            let timeout = if inbox.is_empty() { Some(1.0) } else { Some(0.0) };
+            let timeout = if inbox.is_empty() {
+                Some(1.0)
+            } else {
+                Some(0.0)
+            };
             poller.wait(&mut events, timeout).unwrap();
             waker.finish_sleep();
             waker.drain();

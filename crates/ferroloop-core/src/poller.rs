@@ -81,9 +81,11 @@ pub struct Events {
 }
 
 impl Events {
+    /// A buffer for up to `capacity` events; 0 makes a placeholder that does
+    /// not allocate (a wait with it reports nothing).
     pub fn with_capacity(capacity: usize) -> Events {
         Events {
-            buf: vec![libc::epoll_event { events: 0, u64: 0 }; capacity.max(1)],
+            buf: vec![libc::epoll_event { events: 0, u64: 0 }; capacity],
             len: 0,
         }
     }
@@ -168,6 +170,9 @@ impl Poller {
         };
         let cap = events.buf.len() as libc::c_int;
         events.len = 0;
+        if cap == 0 {
+            return Ok(0);
+        }
         let n = syscall!(epoll_wait(
             self.epfd.as_raw_fd(),
             events.buf.as_mut_ptr(),
@@ -233,7 +238,10 @@ mod tests {
         let fd = b.as_raw_fd();
         poller.add(fd, Interest::READABLE, 1).unwrap();
         assert_eq!(
-            poller.add(fd, Interest::READABLE, 1).unwrap_err().raw_os_error(),
+            poller
+                .add(fd, Interest::READABLE, 1)
+                .unwrap_err()
+                .raw_os_error(),
             Some(libc::EEXIST)
         );
         poller.modify(fd, Interest::WRITABLE, 2).unwrap();
