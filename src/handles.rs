@@ -332,26 +332,28 @@ impl TimerHandle {
             return Ok(py.NotImplemented());
         };
         let (a, b) = (slf.as_super().get(), other.as_super().get());
+        // asyncio's TimerHandle: ordered by due time; equal only when due
+        // time, callback, arguments and cancelled state all match, and
+        // `<=`/`>=` mean "strictly before/after, or equal".
+        let equal = || -> PyResult<bool> {
+            if a.when != b.when || a.is_cancelled() != b.is_cancelled() {
+                return Ok(false);
+            }
+            let same = |x: Option<Bound<'_, PyAny>>, y: Option<Bound<'_, PyAny>>| match (x, y) {
+                (Some(x), Some(y)) => x.eq(y),
+                (x, y) => Ok(x.is_none() && y.is_none()),
+            };
+            let cb = |h: &Handle| h._callback(py).map(|c| c.into_bound(py));
+            let args = |h: &Handle| h._args(py).map(|c| c.into_bound(py).into_any());
+            Ok(same(cb(a), cb(b))? && same(args(a), args(b))?)
+        };
         let result = match op {
             CompareOp::Lt => a.when < b.when,
-            CompareOp::Le => a.when < b.when || a.when == b.when,
             CompareOp::Gt => a.when > b.when,
-            CompareOp::Ge => a.when > b.when || a.when == b.when,
-            CompareOp::Eq | CompareOp::Ne => {
-                let same = a.when == b.when
-                    && a.is_cancelled() == b.is_cancelled()
-                    && a._callback(py)
-                        .map(|c| c.into_bound(py))
-                        .map_or(Ok(b._callback(py).is_none()), |c| c.eq(b._callback(py)))?
-                    && a._args(py)
-                        .map(|x| x.into_bound(py).into_any())
-                        .map_or(Ok(b._args(py).is_none()), |x| x.eq(b._args(py)))?;
-                if matches!(op, CompareOp::Eq) {
-                    same
-                } else {
-                    !same
-                }
-            }
+            CompareOp::Le => a.when < b.when || equal()?,
+            CompareOp::Ge => a.when > b.when || equal()?,
+            CompareOp::Eq => equal()?,
+            CompareOp::Ne => !equal()?,
         };
         Ok(result.into_pyobject(py)?.to_owned().into_any().unbind())
     }
