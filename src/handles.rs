@@ -28,14 +28,7 @@ pub struct Callback {
     pub source_traceback: Option<Py<PyAny>>,
 }
 
-// A free list: the C Task schedules one handle per step.
-#[pyclass(
-    frozen,
-    subclass,
-    weakref,
-    freelist = 256,
-    module = "ferroloop._ferroloop"
-)]
+#[pyclass(frozen, subclass, weakref, module = "ferroloop._ferroloop")]
 pub struct Handle {
     pub(crate) cb: GilCell<Callback>,
     pub(crate) cancelled: AtomicBool,
