@@ -80,7 +80,7 @@ def test_all_abstract_methods_exist(flavor):
         impl = getattr(cls, n, None)
         if impl is None or impl is getattr(asyncio.AbstractEventLoop, n):
             missing.append(n)
-    assert missing == []
+    assert missing == [], f"not implemented: {missing}"
 
 
 # ------------------------------------------------------------------ run()
