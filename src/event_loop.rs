@@ -449,6 +449,39 @@ impl LoopCore {
         }
     }
 
+    /// Watches `fd` for one kind of readiness on behalf of native code (socket
+    /// operations, transports): `callback` is usually a native callable, so a
+    /// ready fd reaches Rust without a Python frame, in the same FIFO order as
+    /// every other handle. Replaces (and cancels) a previous watcher.
+    #[allow(dead_code)] // the socket and transport modules are being built on it
+    pub(crate) fn watch(
+        slf: &Bound<'_, Self>,
+        fd: RawFd,
+        side: Side,
+        callback: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let lp = slf.get();
+        lp.check_closed()?;
+        let h = Self::new_handle(slf, callback, &PyTuple::empty(py), None)?;
+        let poller = lp.poller(py)?;
+        let old = lp
+            .fds
+            .borrow_mut(py)
+            .set(&poller, fd, side, h)
+            .map_err(os_error)?;
+        if let Some(old) = old {
+            Handle::cancel_impl(old.bind(py))?;
+        }
+        Ok(())
+    }
+
+    /// Stops watching one side of `fd`; false if nothing watched it.
+    #[allow(dead_code)]
+    pub(crate) fn unwatch(slf: &Bound<'_, Self>, fd: RawFd, side: Side) -> PyResult<bool> {
+        Self::remove_io(slf, &fd.into_pyobject(slf.py())?.into_any(), side)
+    }
+
     /// `Cls(*args, loop=self)` through vectorcall, without building a dict.
     fn call_with_loop(
         slf: &Bound<'_, Self>,

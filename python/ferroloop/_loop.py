@@ -21,6 +21,8 @@ import weakref
 from asyncio import events, futures, tasks
 
 from ._ferroloop import LoopCore
+from ._network import NetworkMixin
+from ._sockets import SocketMixin
 
 __all__ = ("Loop",)
 
@@ -43,7 +45,7 @@ def _noop_signal_handler(signum, frame):
     """Installed for signals the loop handles: the wake-up fd does the work."""
 
 
-class Loop(LoopCore, asyncio.AbstractEventLoop):
+class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop whose engine is written in Rust."""
 
     def __init__(self):
