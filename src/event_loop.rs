@@ -514,10 +514,6 @@ fn capture_source(h: &Bound<'_, Handle>) -> PyResult<()> {
     Ok(())
 }
 
-fn delay_error() -> PyErr {
-    PyTypeError::new_err("delay must be a real number")
-}
-
 #[pymethods]
 impl LoopCore {
     #[new]
@@ -589,7 +585,9 @@ impl LoopCore {
         if delay.is_none() {
             return Err(PyTypeError::new_err("delay must not be None"));
         }
-        let delay: f64 = delay.extract().map_err(|_| delay_error())?;
+        // PyFloat_AsDouble's own errors match asyncio's `time() + delay`:
+        // TypeError for a non-number, OverflowError for a huge int.
+        let delay: f64 = delay.extract()?;
         Self::schedule_at(
             slf,
             clock::monotonic() + delay,
@@ -611,9 +609,7 @@ impl LoopCore {
         if when.is_none() {
             return Err(PyTypeError::new_err("when cannot be None"));
         }
-        let when: f64 = when
-            .extract()
-            .map_err(|_| PyTypeError::new_err("when must be a real number"))?;
+        let when: f64 = when.extract()?;
         Self::schedule_at(slf, when, callback, args, context, "call_at")
     }
 

@@ -106,10 +106,8 @@ impl Handle {
         }
         if h.loop_debug(py) {
             // Keep the repr with the callback in it before the callback is dropped.
-            h.cancelled.store(false, Ordering::Relaxed);
-            let repr = support::get(py)?.handle_repr.call1(py, (slf,));
-            h.cancelled.store(true, Ordering::Relaxed);
-            h.cb.borrow_mut(py).repr = Some(repr?);
+            let repr = support::get(py)?.handle_repr.call1(py, (slf,))?;
+            h.cb.borrow_mut(py).repr = Some(repr);
         }
         let dropped = {
             let mut cb = h.cb.borrow_mut(py);

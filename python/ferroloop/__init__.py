@@ -21,6 +21,9 @@ def new_event_loop():
 
 def run(main, *, debug=None):
     """Run the coroutine ``main`` on a new ferroloop loop, like ``asyncio.run``."""
+    if _asyncio.events._get_running_loop() is not None:
+        # Refuse before a Runner exists: its clean-up would need a loop too.
+        raise RuntimeError("ferroloop.run() cannot be called from a running event loop")
     with _asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
         return runner.run(main)
 

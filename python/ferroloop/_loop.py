@@ -18,7 +18,7 @@ import threading
 import traceback
 import warnings
 import weakref
-from asyncio import events, futures, tasks
+from asyncio import coroutines, events, futures, tasks
 
 from ._ferroloop import LoopCore
 from ._network import NetworkMixin
@@ -58,7 +58,7 @@ class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
         self._coroutine_origin_tracking_saved_depth = None
         self._signal_handlers = {}
         self._ssock = self._csock = None
-        self.set_debug(events._is_debug_mode() if hasattr(events, "_is_debug_mode") else sys.flags.dev_mode)
+        self.set_debug(coroutines._is_debug_mode())
 
     def __repr__(self):
         return (
