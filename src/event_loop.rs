@@ -15,9 +15,11 @@ use ferroloop_core::poller::MAX_TIMEOUT;
 use ferroloop_core::{clock, Events, Interest, Poller, ReadyQueue, TimerEntry, TimerHeap, Waker};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
+use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyTuple};
+use pyo3::PyTraverseError;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -516,6 +518,55 @@ fn capture_source(h: &Bound<'_, Handle>) -> PyResult<()> {
 
 #[pymethods]
 impl LoopCore {
+    // Queued handles refer back to the loop; let the collector see them so an
+    // abandoned loop with pending callbacks can be freed.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(ready) = self.ready.try_borrow_for_gc() {
+            for h in ready.iter() {
+                visit.call(h)?;
+            }
+        }
+        if let Some(timers) = self.timers.try_borrow_for_gc() {
+            for t in timers.iter() {
+                visit.call(&t.0)?;
+            }
+        }
+        if let Some(fds) = self.fds.try_borrow_for_gc() {
+            for h in fds.handles() {
+                visit.call(h)?;
+            }
+        }
+        for cell in [&self.task_factory, &self.checked_code] {
+            if let Some(obj) = cell.try_borrow_for_gc() {
+                visit.call(&*obj)?;
+            }
+        }
+        if let Some(h) = self.current_handle.try_borrow_for_gc() {
+            visit.call(&*h)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let ready = self.ready.try_borrow_mut_for_gc().map(|mut q| q.clear());
+        let timers = self.timers.try_borrow_mut_for_gc().map(|mut t| t.clear());
+        let fds = self.fds.try_borrow_mut_for_gc().map(|mut f| f.drain(None));
+        let factory = self
+            .task_factory
+            .try_borrow_mut_for_gc()
+            .and_then(|mut f| f.take());
+        let code = self
+            .checked_code
+            .try_borrow_mut_for_gc()
+            .and_then(|mut f| f.take());
+        let current = self
+            .current_handle
+            .try_borrow_mut_for_gc()
+            .and_then(|mut f| f.take());
+        // Dropped after every borrow ends: a decref may run arbitrary code.
+        drop((ready, timers, fds, factory, code, current));
+    }
+
     #[new]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {

@@ -107,6 +107,13 @@ impl FdTable {
         Some(old)
     }
 
+    /// Every handle in the table (for the garbage collector).
+    pub fn handles(&self) -> impl Iterator<Item = &Py<Handle>> {
+        self.entries
+            .values()
+            .flat_map(|e| e.reader.iter().chain(e.writer.iter()))
+    }
+
     /// Empties the table (closing the loop), returning every handle.
     pub fn drain(&mut self, poller: Option<&Poller>) -> Vec<Py<Handle>> {
         let mut out = Vec::new();

@@ -29,6 +29,18 @@ impl<T> GilCell<T> {
         self.0.borrow_mut()
     }
 
+    /// For the GC slots (`__traverse__`, `__clear__`): the collector calls
+    /// them with the GIL held but hands them no token. `None` while the cell
+    /// is borrowed elsewhere, which the collector can interrupt.
+    pub fn try_borrow_for_gc(&self) -> Option<Ref<'_, T>> {
+        self.0.try_borrow().ok()
+    }
+
+    /// See [`GilCell::try_borrow_for_gc`].
+    pub fn try_borrow_mut_for_gc(&self) -> Option<RefMut<'_, T>> {
+        self.0.try_borrow_mut().ok()
+    }
+
     pub fn replace(&self, py: Python<'_>, value: T) -> T {
         std::mem::replace(&mut *self.borrow_mut(py), value)
     }

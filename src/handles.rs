@@ -10,9 +10,11 @@ use crate::gil_cell::GilCell;
 use crate::support;
 use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit};
 use pyo3::ffi;
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::pyclass::CompareOp;
 use pyo3::types::{PyFloat, PyTuple};
+use pyo3::PyTraverseError;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What a handle calls. Cleared on `cancel()` so a cancelled timer does not
@@ -175,6 +177,29 @@ fn check_callable(py: Python<'_>, callback: &Bound<'_, PyAny>, method: &str) -> 
 
 #[pymethods]
 impl Handle {
+    // A handle's callback often refers back to it (an object keeping its own
+    // timer handle); the collector must see those references to free such cycles.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.loop_)?;
+        if let Some(cb) = self.cb.try_borrow_for_gc() {
+            visit.call(&cb.callback)?;
+            visit.call(&cb.args)?;
+            visit.call(&cb.context)?;
+            visit.call(&cb.repr)?;
+            visit.call(&cb.source_traceback)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        let taken = self
+            .cb
+            .try_borrow_mut_for_gc()
+            .map(|mut cb| std::mem::take(&mut *cb));
+        // Dropped after the borrow ends: a decref may run arbitrary code.
+        drop(taken);
+    }
+
     #[new]
     #[pyo3(signature = (callback, args, r#loop, context=None))]
     fn py_new(

@@ -44,6 +44,10 @@ impl<T> ReadyQueue<T> {
         self.queue.pop_front()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.queue.iter()
+    }
+
     pub fn clear(&mut self) -> Vec<T> {
         self.queue.drain(..).collect()
     }

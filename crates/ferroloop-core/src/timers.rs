@@ -156,6 +156,11 @@ impl<T: TimerEntry> TimerHeap<T> {
         }
     }
 
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.heap.iter().map(|s| &s.item)
+    }
+
     /// Removes every entry (for closing the loop).
     pub fn clear(&mut self) -> Vec<T> {
         self.cancelled = 0;
