@@ -116,19 +116,30 @@ def child_main(spec_json: str):
     # some large block happens to be freed. A long-running server is past that point;
     # freeing one 1 MiB block puts every loop there from the start.
     bytes(1 << 20)
+    loop_errors = []  # what the loop's exception handler saw: often the root cause
+
+    def record(loop, context):
+        loop_errors.append(context.get("exception") or context.get("message"))
+        loop.default_exception_handler(context)
+
     try:
         ENV.update(spec["env"])
         b = load_all()[spec["bench"]]
         n = scaled(b.n, spec["scale"])
         meter = Meter()
         with asyncio.Runner(loop_factory=loops.factory(spec["loop"])) as runner:
+            runner.get_loop().set_exception_handler(record)
             if b.warmup:
                 runner.run(b.fn(Meter(), scaled(n, 0.1), **b.params))
             runner.run(b.fn(meter, n, **b.params))
-        out = {"ok": True, **meter.result()}
+            out = {"ok": True, **meter.result()}
     except BaseException as exc:  # every failure is a result, with its text
         traceback.print_exc()
         out = {"ok": False, "error": describe(exc)}
+        if loop_errors:
+            first = loop_errors[0]
+            out["error"] += "; the loop reported first: " + (
+                describe(first) if isinstance(first, BaseException) else str(first))
     print(RESULT_MARK + json.dumps(out), flush=True)
     # Leftover threads (a stuck executor, a loop's own threads) must not hold the child.
     os._exit(0)

@@ -169,7 +169,8 @@ def run_client(m, argv, says_go):
             m.stop(report["requests"], wall=report["seconds"])
     err = proc.stderr.read()
     if proc.wait() or report is None:
-        raise RuntimeError(f"{argv[0]} failed (status {proc.returncode}): {err.strip()[-300:]}")
+        name = os.path.basename(argv[0])
+        raise RuntimeError(f"{name} failed (status {proc.returncode}): {err.strip()[-300:]}")
     return report
 
 
