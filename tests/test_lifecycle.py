@@ -1,6 +1,9 @@
 """run_forever, run_until_complete, stop, close, is_running, is_closed, time."""
 
 import asyncio
+import gc
+import os
+import threading
 import time
 
 import pytest
@@ -336,3 +339,85 @@ def test_run_forever_after_stop_is_fresh(loop):
     t0 = time.monotonic()
     run_forever_bounded(loop)
     assert time.monotonic() - t0 >= 0.05
+
+
+# ------------------------------------------------------------------ resources
+
+
+def open_fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_fd_leak_across_many_loops(loop_factory):
+    before = open_fd_count()
+    for _ in range(200):
+        lp = loop_factory()
+        lp.run_until_complete(asyncio.sleep(0))
+        lp.close()
+    assert open_fd_count() <= before
+
+
+def test_unclosed_loop_warns(loop_factory):
+    lp = loop_factory()
+    with pytest.warns(ResourceWarning, match="unclosed event loop"):
+        del lp
+        gc.collect()
+
+
+def test_run_while_running_in_other_thread(loop):
+    started = threading.Event()
+    errors = []
+
+    def runner():
+        loop.call_soon(started.set)
+        run_forever_bounded(loop)
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    try:
+        assert started.wait(10)
+        assert loop.is_running()
+        coro = asyncio.sleep(0)
+        try:
+            loop.run_until_complete(coro)
+        except RuntimeError as exc:
+            errors.append(exc)
+        finally:
+            coro.close()
+        # Last: on 3.13.0 asyncio's failed run_forever() resets the running state.
+        try:
+            loop.run_forever()
+        except RuntimeError as exc:
+            errors.append(exc)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+    assert len(errors) == 2
+    assert not loop.is_running()
+
+
+def test_idle_loop_does_not_burn_cpu(loop):
+    """Waiting for a timer sleeps in the poll instead of spinning."""
+    cpu0 = time.process_time()
+    t0 = time.monotonic()
+    loop.run_until_complete(asyncio.sleep(0.3))
+    wall = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
+    assert wall >= 0.3
+    assert cpu < 0.1, f"{cpu:.3f} s of CPU while idle for {wall:.3f} s"
+
+
+def test_idle_run_forever_does_not_burn_cpu(loop):
+    def stopper():
+        time.sleep(0.3)
+        loop.call_soon_threadsafe(loop.stop)
+
+    thread = threading.Thread(target=stopper)
+    cpu0 = time.process_time()
+    thread.start()
+    try:
+        run_forever_bounded(loop)
+    finally:
+        thread.join(10)
+    cpu = time.process_time() - cpu0
+    assert cpu < 0.1, f"{cpu:.3f} s of CPU while idle"

@@ -363,3 +363,26 @@ def test_handle_cancel_releases_callback(loop, method):
     assert ref() is None
     loop.call_soon(loop.stop)
     run_forever_bounded(loop)
+
+
+def test_callable_kinds(loop):
+    import functools
+
+    got = []
+
+    class CallMe:
+        def __call__(self, x):
+            got.append(("object", x))
+
+        def method(self, x):
+            got.append(("method", x))
+
+    obj = CallMe()
+    loop.call_soon(obj, 1)
+    loop.call_soon(obj.method, 2)
+    loop.call_soon(functools.partial(got.append, ("partial", 3)))
+    loop.call_soon(got.append, ("builtin", 4))
+    loop.call_soon(lambda: got.append(("lambda", 5)))
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert got == [("object", 1), ("method", 2), ("partial", 3), ("builtin", 4), ("lambda", 5)]

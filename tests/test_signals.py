@@ -213,3 +213,17 @@ def test_add_signal_handler_after_close(loop):
     with pytest.raises(RuntimeError):
         loop.add_signal_handler(signal.SIGUSR1, lambda: None)
     assert loop.remove_signal_handler(signal.SIGUSR1) is False
+
+
+def test_wakeup_fd_released(loop):
+    """Once the loop has no signal handler left (or is closed), no wakeup fd stays set."""
+    assert signal.set_wakeup_fd(-1) == -1
+    loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+    fd = signal.set_wakeup_fd(-1)
+    assert fd != -1  # the loop wakes through it
+    signal.set_wakeup_fd(fd)
+    assert loop.remove_signal_handler(signal.SIGUSR1)
+    assert signal.set_wakeup_fd(-1) == -1
+    loop.add_signal_handler(signal.SIGUSR2, lambda: None)
+    loop.close()
+    assert signal.set_wakeup_fd(-1) == -1

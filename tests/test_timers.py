@@ -341,3 +341,32 @@ def test_timer_handle_comparisons(loop):
     assert a != b
     a.cancel()
     b.cancel()
+
+
+def test_short_timers_not_grossly_late(loop):
+    """Each 5 ms sleep ends soon after its time (a coarse poll timeout would show)."""
+
+    async def main():
+        lateness = []
+        for _ in range(20):
+            t0 = loop.time()
+            await asyncio.sleep(0.005)
+            lateness.append(loop.time() - t0 - 0.005)
+        return sorted(lateness)
+
+    lateness = loop.run_until_complete(main())
+    assert lateness[0] >= 0
+    assert lateness[len(lateness) // 2] < 0.004, lateness
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_cancelled_timer_repr_like_asyncio(loop, ref_loop, debug):
+    loop.set_debug(debug)
+    ref_loop.set_debug(debug)
+    h = loop.call_later(10, a_callback, "x")
+    ref = ref_loop.call_later(10, a_callback, "x")
+    h.cancel()
+    ref.cancel()
+    got = strip_locations(repr(h)).replace(repr(h.when()), "W")
+    want = strip_locations(repr(ref)).replace(repr(ref.when()), "W")
+    assert got == want
