@@ -40,15 +40,22 @@ def ratio(bench, loop, key, baseline):
     return mine / base if key == "ops_per_s" else base / mine
 
 
-def cell(bench, loop, key, baseline, fmt):
-    res = bench["results"][loop]
-    if res["status"] != "ok":
-        return FAILED if res["status"] == "failed" else UNAVAILABLE
-    stat = res["stats"][key]
-    spread = (stat["max"] - stat["min"]) / 2 / stat["median"] * 100
-    text = f"{fmt(stat['median'])} ±{spread:.0f}%"
-    r = ratio(bench, loop, key, baseline)
-    return f"{text} ({r:.2f}x)" if r is not None and loop != baseline else text
+def ratio_cell(key, fmt, baseline):
+    """A cell renderer: the median, its spread, and the ratio to the baseline."""
+
+    def render(bench, loop):
+        stat = bench["results"][loop]["stats"][key]
+        spread = (stat["max"] - stat["min"]) / 2 / stat["median"] * 100
+        text = f"{fmt(stat['median'])} ±{spread:.0f}%"
+        r = ratio(bench, loop, key, baseline)
+        return f"{text} ({r:.2f}x)" if r is not None and loop != baseline else text
+
+    return render
+
+
+def latency_cell(bench, loop):
+    r = bench["results"][loop]
+    return f"{median(r, 'p50_us'):.0f} / {median(r, 'p99_us'):.0f}"
 
 
 def markdown(doc):
@@ -69,35 +76,29 @@ def markdown(doc):
         "",
     ]
 
-    def table(title, key, fmt, benches):
+    def table(title, benches, render):
         lines.extend([f"## {title}", "", "| benchmark | " + " | ".join(loops) + " |",
                       "|---|" + "---:|" * len(loops)])
         for b in benches:
-            cells = [cell(b, loop, key, baseline, fmt) for loop in loops]
+            status = {loop: b["results"][loop]["status"] for loop in loops}
+            cells = [render(b, loop) if status[loop] == "ok" else FAILED if status[loop] == "failed"
+                     else UNAVAILABLE for loop in loops]
             lines.append(f"| {b['name']} | " + " | ".join(cells) + " |")
         lines.append("")
 
     benches = doc["benchmarks"]
-    table("Throughput (operations/s)", "ops_per_s", lambda x: si(x) + "/s", benches)
-    table("CPU time of the loop's process per operation (ratio: uvloop's CPU / this loop's CPU)",
-          "cpu_us_per_op", lambda x: f"{x:.3g} µs", benches)
+    table("Throughput (operations/s)", benches, ratio_cell("ops_per_s", lambda x: si(x) + "/s", baseline))
+    table(f"CPU time of the loop's process per operation (ratio: {baseline}'s CPU / this loop's CPU)",
+          benches, ratio_cell("cpu_us_per_op", lambda x: f"{x:.3g} µs", baseline))
     timed = [b for b in benches if any(median(r, "p99_us") for r in b["results"].values())]
     if timed:
-        lines.extend(["## Latency p50 / p99 (µs)", "", "| benchmark | " + " | ".join(loops) + " |",
-                      "|---|" + "---:|" * len(loops)])
-        for b in timed:
-            cells = []
-            for loop in loops:
-                r = b["results"][loop]
-                if r["status"] != "ok":
-                    cells.append(FAILED if r["status"] == "failed" else UNAVAILABLE)
-                else:
-                    cells.append(f"{median(r, 'p50_us'):.0f} / {median(r, 'p99_us'):.0f}")
-            lines.append(f"| {b['name']} | " + " | ".join(cells) + " |")
-        lines.append("")
+        table("Latency p50 / p99 (µs)", timed, latency_cell)
 
     lines.extend(["## Benchmarks", ""])
-    lines.extend(f"- `{b['name']}` ({b['unit']}): {b['doc']}" for b in benches)
+    for b in benches:
+        clients = {r.get("client") for r in b["results"].values()} - {None}
+        driven = f" (client: {', '.join(sorted(clients))})" if clients else ""
+        lines.append(f"- `{b['name']}` ({b['unit']}): {b['doc']}{driven}")
     failures = [(b["name"], loop, r["error"]) for b in benches for loop, r in b["results"].items()
                 if r["status"] == "failed"]
     if failures:
