@@ -159,18 +159,19 @@ def run_client(m, argv, says_go):
     """Blocking: runs the client; the meter runs from `go` (or the start) to its report."""
     if not says_go:
         m.start()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    report = None
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    report, other = None, []
     for line in proc.stdout:
         if line == "go\n":
             m.start()
         elif line.startswith("{"):
             report = json.loads(line)
             m.stop(report["requests"], wall=report["seconds"])
-    err = proc.stderr.read()
+        else:
+            other.append(line.strip())
     if proc.wait() or report is None:
         name = os.path.basename(argv[0])
-        raise RuntimeError(f"{name} failed (status {proc.returncode}): {err.strip()[-300:]}")
+        raise RuntimeError(f"{name} failed (status {proc.returncode}): {' '.join(other)[-300:]}")
     return report
 
 

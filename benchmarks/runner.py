@@ -154,10 +154,16 @@ def machine(env):
     info = {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "os": platform.platform(), "python": platform.python_version(),
             "python_build": sys.version.replace("\n", " ")}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    if commit.returncode == 0:
-        info["ferroloop_commit"] = commit.stdout.strip()
+    info["ferroloop_commit"] = output_of(["git", "rev-parse", "--short", "HEAD"])
     if env["wrk"]:
-        version = subprocess.run([env["wrk"], "-v"], capture_output=True, text=True)
-        info["wrk"] = (version.stdout + version.stderr).split("[")[0].strip()
+        info["wrk"] = output_of([env["wrk"], "-v"]).split("[")[0].strip()  # "wrk 4.1.0 [epoll] ..."
     return info
+
+
+def output_of(argv):
+    """What a command prints (stdout and stderr), or "" if it cannot run."""
+    try:
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return (done.stdout + done.stderr).strip()
