@@ -95,8 +95,7 @@ impl LoopCore {
     }
 
     fn check_process(&self) -> PyResult<()> {
-        // SAFETY: getpid has no preconditions.
-        if unsafe { libc::getpid() } != self.pid {
+        if !self.in_creating_process() {
             return Err(PyRuntimeError::new_err(
                 "this event loop was created in another process (before fork()); create a new loop",
             ));
@@ -106,6 +105,20 @@ impl LoopCore {
 
     fn poller(&self, py: Python<'_>) -> PyResult<Arc<Poller>> {
         self.poller.borrow(py).clone().ok_or_else(closed_error)
+    }
+
+    fn in_creating_process(&self) -> bool {
+        // SAFETY: getpid has no preconditions.
+        unsafe { libc::getpid() == self.pid }
+    }
+
+    /// The poller, unless this is a forked child: the child shares the
+    /// parent's epoll instance and must leave it alone.
+    fn own_poller(&self, py: Python<'_>) -> Option<Arc<Poller>> {
+        self.poller
+            .borrow(py)
+            .clone()
+            .filter(|_| self.in_creating_process())
     }
 
     fn check_thread(&self) -> PyResult<()> {
@@ -323,7 +336,7 @@ impl LoopCore {
         if !stale.is_empty() {
             let mut fds = lp.fds.borrow_mut(py);
             for (fd, side) in stale {
-                drop(fds.remove(&poller, fd, side));
+                drop(fds.remove(Some(&poller), fd, side));
             }
         }
 
@@ -440,8 +453,8 @@ impl LoopCore {
         if lp.closed.load(Ordering::Relaxed) {
             return Ok(false);
         }
-        let poller = lp.poller(py)?;
-        let old = lp.fds.borrow_mut(py).remove(&poller, fd, side);
+        let poller = lp.own_poller(py);
+        let old = lp.fds.borrow_mut(py).remove(poller.as_deref(), fd, side);
         match old {
             Some(h) => {
                 Handle::cancel_impl(h.bind(py))?;
@@ -897,8 +910,12 @@ impl LoopCore {
         lp.closed.store(true, Ordering::Relaxed);
         let ready = lp.ready.borrow_mut(py).clear();
         let timers = lp.timers.borrow_mut(py).clear();
+        let forked = !lp.in_creating_process();
         let poller = lp.poller.replace(py, None);
-        let fds = lp.fds.borrow_mut(py).drain(poller.as_deref());
+        let fds = lp
+            .fds
+            .borrow_mut(py)
+            .drain(poller.as_deref().filter(|_| !forked));
         lp.waker.replace(py, None);
         lp.task_factory.replace(py, None);
         lp.checked_code.replace(py, None);

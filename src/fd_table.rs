@@ -90,7 +90,9 @@ impl FdTable {
     }
 
     /// Removes one side of `fd`, returning its handle if there was one.
-    pub fn remove(&mut self, poller: &Poller, fd: RawFd, side: Side) -> Option<Py<Handle>> {
+    /// Without a poller (a forked child, whose epoll instance is the
+    /// parent's) only the table changes.
+    pub fn remove(&mut self, poller: Option<&Poller>, fd: RawFd, side: Side) -> Option<Py<Handle>> {
         let entry = self.entries.get_mut(&fd)?;
         let old = match side {
             Side::Read => entry.reader.take(),
@@ -99,10 +101,14 @@ impl FdTable {
         let interest = entry.interest();
         if interest.is_empty() {
             self.entries.remove(&fd);
-            // The fd may be closed already, which removed it from epoll.
-            let _ = poller.delete(fd);
-        } else if poller.modify(fd, interest, fd as u64).is_err() {
-            let _ = poller.add(fd, interest, fd as u64);
+        }
+        if let Some(poller) = poller {
+            if interest.is_empty() {
+                // The fd may be closed already, which removed it from epoll.
+                let _ = poller.delete(fd);
+            } else if poller.modify(fd, interest, fd as u64).is_err() {
+                let _ = poller.add(fd, interest, fd as u64);
+            }
         }
         Some(old)
     }
