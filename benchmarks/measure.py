@@ -36,7 +36,7 @@ class Bench:
 
 
 BENCHES: dict[str, Bench] = {}
-# Paths the parent found for the child (load generators, a temp dir): see runner.py.
+# What the parent found for the child (the load generators' paths): see runner.prepare_env.
 ENV: dict[str, str] = {}
 
 
