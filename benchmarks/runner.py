@@ -51,7 +51,7 @@ def main(argv=None):
                 if b.driver and env_error.get(b.driver):
                     out = {"ok": False, "error": env_error[b.driver]}
                 else:
-                    out = measure(b.name, name, scale, timeout=30 + 20 * scale, env=env)
+                    out = measure(b.name, name, scale, timeout=10 + 10 * scale, env=env)
                 if out.pop("ok"):
                     slot["runs"].append(out)
                 else:
