@@ -8,11 +8,13 @@
 //! The module declares that it needs the GIL: its state lives in
 //! [`gil_cell::GilCell`]s whose soundness rests on it.
 
+mod dns;
 mod errors;
 mod event_loop;
 mod fd_table;
 mod gil_cell;
 mod handles;
+mod sock_ops;
 mod support;
 
 use pyo3::prelude::*;
