@@ -5,7 +5,8 @@
 CONFIG holds: module (short name, e.g. "test_tasks"), loop ("asyncio",
 "ferroloop", ...), events (path of the JSON-lines file to append to),
 faulthandler (path for tracebacks), exclude (not-applicable id prefixes),
-skip (ids already run by an earlier child that crashed or hung),
+skip (ids already run by an earlier child that crashed or hung), only
+(substrings or patterns: run just the matching tests),
 test_timeout (seconds).
 
 Every event is one flushed JSON line, so the runner knows which test was
@@ -70,6 +71,20 @@ def _format(err, test) -> str:
     return text
 
 
+# Module globals some tests swap (test_events' GetEventLoopTestsMixin swaps
+# the running-loop functions in setUp and restores them in tearDown, which
+# does not run when setUp fails half-way). Restored after every test so one
+# failure cannot break every later test of the process.
+_SWAPPED_GLOBALS = ("_get_running_loop", "_set_running_loop", "get_running_loop", "get_event_loop")
+
+
+def _snapshot():
+    import asyncio
+    import asyncio.events
+
+    return [(m, n, getattr(m, n)) for m in (asyncio, asyncio.events) for n in _SWAPPED_GLOBALS]
+
+
 class EventResult(unittest.TestResult):
     """Turns unittest's callbacks into one result event per test."""
 
@@ -85,6 +100,7 @@ class EventResult(unittest.TestResult):
         self.current = {"id": test_id, "outcome": "passed", "details": []}
         self._t0 = time.monotonic()
         loops.counts.reset()
+        self._globals = _snapshot()
         self.events.emit(ev="start", id=test_id)
         self.watchdog()
 
@@ -144,6 +160,8 @@ class EventResult(unittest.TestResult):
         cur, self.current = self.current, None
         if cur is None:
             return
+        for module, name, value in self._globals:
+            setattr(module, name, value)
         cur["time"] = round(time.monotonic() - self._t0, 3)
         cur["loops_under_test"] = loops.counts.under_test
         cur["stdlib_loops"] = sorted(set(loops.counts.stdlib))
@@ -151,11 +169,13 @@ class EventResult(unittest.TestResult):
         self.watchdog()  # class and module fixtures run between tests
 
 
-def _select(suite, exclude, skip):
+def _select(suite, exclude, skip, only):
     selected, excluded = [], []
     for test in _flatten(suite):
         test_id = short_id(test.id())
-        if any(lists.matches(pattern, test_id) for pattern in exclude):
+        if only and not any(p in test_id or lists.matches(p, test_id) for p in only):
+            continue
+        if lists.excluded(exclude, test_id):
             excluded.append(test_id)
         elif test_id not in skip:
             selected.append(test)
@@ -177,7 +197,7 @@ def main(argv: list[str]) -> int:
     from test import support
 
     support.verbose = 0
-    lut = loops.install(config["loop"])
+    setup = loops.install(config["loop"], config.get("real_loops", True))
     name = config["module"]
     watchdog()  # covers importing the module, too
     try:
@@ -186,10 +206,12 @@ def main(argv: list[str]) -> int:
         events.emit(ev="module_skipped", reason=str(exc))
         events.emit(ev="done")
         return 0
-    loops.adapt(module, name, lut)
+    loops.adapt(module, name, setup)
 
     suite = unittest.defaultTestLoader.loadTestsFromModule(module)
-    selected, excluded = _select(suite, config["exclude"], set(config["skip"]))
+    selected, excluded = _select(
+        suite, config["exclude"], set(config["skip"]), config.get("only", [])
+    )
     events.emit(
         ev="plan", ids=[short_id(t.id()) for t in selected], excluded=excluded
     )

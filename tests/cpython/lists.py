@@ -13,7 +13,11 @@ Both files share one format::
 Lines before the first ``[X.Y]`` marker apply to every Python version; lines
 after one apply only to the versions it names (``[3.12]``, ``[3.12, 3.13]``).
 The expected-failures file holds exact test ids; the not-applicable file may
-also name a whole module or class.
+also name a whole module or class, use `*` in a name, and take a test back out
+of a listed class with a leading `!`:
+
+    test_module.Class              # mocks the stdlib loop's selector
+    !test_module.Class.test_name   # uses a real loop: applicable
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ def parse(path: Path) -> list[Entry]:
             continue
         test_id, _, reason = line.partition("#")
         test_id = test_id.strip()
-        if not test_id or " " in test_id:
+        if not test_id.lstrip("!") or " " in test_id:
             raise ValueError(f"{path}:{lineno}: cannot parse {raw!r}")
         entries.append(Entry(test_id, reason.strip(), versions))
     return entries
@@ -88,6 +92,18 @@ def parse(path: Path) -> list[Entry]:
 
 def for_version(entries: list[Entry], version: str) -> list[Entry]:
     return [e for e in entries if e.applies_to(version)]
+
+
+def excluded(patterns: list[str], test_id: str) -> bool:
+    """True if a pattern covers the test and no `!pattern` takes it back."""
+    hit = False
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            if matches(pattern[1:], test_id):
+                return False
+        elif not hit and matches(pattern, test_id):
+            hit = True
+    return hit
 
 
 def _module_of(test_id: str) -> str:

@@ -24,9 +24,12 @@ import asyncio
 import asyncio.base_events
 import asyncio.unix_events
 import importlib
+import inspect
+import re
 import unittest
 
 STDLIB = "asyncio"
+_STDLIB_LOOP = asyncio.SelectorEventLoop  # taken before anything replaces it
 
 
 class Counts:
@@ -125,17 +128,83 @@ class LoopUnderTest:
         test_utils.TestCase.close_loop = staticmethod(close_loop)
 
 
-def install(name: str) -> LoopUnderTest | None:
+# What a test may use that only CPython's virtual-clock TestLoop has.
+_TEST_LOOP_ONLY = re.compile(
+    r"advance_time|assert_(no_)?(reader|writer)|reset_counters|remove_(reader|writer)_count"
+    r"|\.readers\b|\.writers\b|loop\._\w|TestLoop|\.time\(\)|base_events\.BaseEventLoop"
+)
+
+
+def _needs_test_loop(case) -> bool:
+    """True if the running test (or a helper method it calls) uses a feature
+    of TestLoop itself, rather than only the loop API."""
+    cls = type(case)
+    seen, todo, sources = set(), [case._testMethodName], []
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            source = inspect.getsource(getattr(cls, name))
+        except (AttributeError, OSError, TypeError):
+            continue
+        sources.append(source)
+        todo += re.findall(r"\bself\.(\w+)\(", source)
+    return any(_TEST_LOOP_ONLY.search(s) for s in sources)
+
+
+def _run_test_loop_tests_on_real_loops(test_utils, factory) -> None:
+    """`test_utils.TestCase.new_test_loop()` gives CPython's TestLoop, a
+    BaseEventLoop with a virtual clock. Most of test_tasks and test_futures
+    take it in setUp without a clock generator and never let time pass, so any
+    real loop serves as well; give them a real one (the loop under test, or
+    the stdlib's for the oracle run), so those tests exercise the loop and not
+    only the Task and Future classes. Tests that pass a clock generator or use
+    TestLoop's own helpers keep TestLoop."""
+    original = test_utils.TestCase.new_test_loop
+
+    def new_test_loop(self, gen=None):
+        if gen is not None or _needs_test_loop(self):
+            return original(self, gen)
+        loop = factory()
+        self.set_event_loop(loop)
+        return loop
+
+    test_utils.TestCase.new_test_loop = new_test_loop
+
+
+class Setup:
+    """What the child installed: the loop under test (None for the stdlib
+    run), the factory of real loops, and whether tests that asked for a mocked
+    or virtual-clock stdlib loop get a real one."""
+
+    def __init__(self, lut: LoopUnderTest | None, factory, real_loops: bool) -> None:
+        self.lut = lut
+        self.factory = factory
+        self.real_loops = real_loops
+
+
+def install(name: str, real_loops: bool = True) -> Setup:
     """Called before the test module is imported."""
     _count_stdlib_loops()
-    if name == STDLIB:
-        return None
-    lut = LoopUnderTest(name)
-    lut.install_policy()
     from test.test_asyncio import utils as test_utils
 
-    lut.install_test_utils(test_utils)
-    return lut
+    if name == STDLIB:
+        lut = None
+
+        def factory():
+            # not asyncio.new_event_loop(): tests install policies of their own
+            return _STDLIB_LOOP()
+
+    else:
+        lut = LoopUnderTest(name)
+        lut.install_policy()
+        lut.install_test_utils(test_utils)
+        factory = lut.new_loop
+    if real_loops:
+        _run_test_loop_tests_on_real_loops(test_utils, factory)
+    return Setup(lut, factory, real_loops)
 
 
 def _rename(cls: type, module, name: str) -> type:
@@ -155,6 +224,8 @@ def _drop(module, names) -> list[type]:
     return dropped
 
 
+# -- adapters for a loop under test -------------------------------------------
+
 # The stdlib runs its event-loop test mixins once per selector; the loop under
 # test has one poller, so they run once, in a class named after it.
 _SELECTOR_VARIANTS = (
@@ -165,7 +236,8 @@ _SELECTOR_VARIANTS = (
 )
 
 
-def _collapse_selector_variants(module, lut: LoopUnderTest) -> None:
+def _collapse_selector_variants(module, setup: Setup) -> None:
+    lut = setup.lut
     variants = _drop(module, _SELECTOR_VARIANTS)
     if not variants:
         return
@@ -185,9 +257,10 @@ def _collapse_selector_variants(module, lut: LoopUnderTest) -> None:
     _rename(cls, module, f"{lut.title}EventLoopTests")
 
 
-def _adapt_subprocess(module, lut: LoopUnderTest) -> None:
+def _adapt_subprocess(module, setup: Setup) -> None:
     """test_subprocess runs SubprocessMixin once per stdlib child watcher; run
     it once on the loop under test, as the stdlib does on Windows."""
+    lut = setup.lut
     mixin = getattr(module, "SubprocessWatcherMixin", None)
     if mixin is None:
         return
@@ -207,6 +280,69 @@ def _adapt_subprocess(module, lut: LoopUnderTest) -> None:
     _rename(LoopSubprocessTests, module, f"{lut.title}SubprocessTests")
 
 
+# -- real loops for tests written against a mocked BaseEventLoop --------------
+# Applied on both loops, so the stdlib run checks the adapted tests still pass.
+
+
+def _runners_on_real_loops(module, setup: Setup) -> None:
+    """test_runners gives asyncio.run a BaseEventLoop whose selector, wake-up
+    and process-events methods are mocks (BaseEventLoop alone cannot poll),
+    and whose shutdown_asyncgens records that it ran. Give it a real loop
+    with the same recording shutdown_asyncgens instead."""
+    base = getattr(module, "BaseTest", None)
+    if base is None or "new_loop" not in vars(base):
+        return
+
+    def new_loop(self):
+        loop = setup.factory()
+        loop.shutdown_ag_run = False
+
+        async def shutdown_asyncgens():
+            loop.shutdown_ag_run = True
+
+        loop.shutdown_asyncgens = shutdown_asyncgens
+        return loop
+
+    base.new_loop = new_loop
+
+
+def _pep492_on_real_loops(module, setup: Setup) -> None:
+    """test_pep492's BaseTest runs on a BaseEventLoop with a mocked selector;
+    nothing in its tests needs the mocks."""
+    base = getattr(module, "BaseTest", None)
+    if base is None or "setUp" not in vars(base):
+        return
+    parent = base.__mro__[1]
+
+    def setUp(self):
+        parent.setUp(self)
+        self.loop = setup.factory()
+        self.set_event_loop(self.loop)
+
+    base.setUp = setUp
+
+
+def _sock_sendfile_on_real_loops(module, setup: Setup) -> None:
+    """test_base_events' BaseLoopSockSendfileTests builds a bare
+    BaseSelectorEventLoop, which has no native sendfile, to reach the
+    read-and-send fallback. Its argument checks and fallback transfers hold
+    for any loop; the two tests that need the loop to lack native sendfile are
+    not applicable."""
+    cls = getattr(module, "BaseLoopSockSendfileTests", None)
+    if cls is None or "setUp" not in vars(cls):
+        return
+    import test.support.os_helper as os_helper
+
+    def setUp(self):
+        self.loop = setup.factory()
+        self.set_event_loop(self.loop)
+        self.file = open(os_helper.TESTFN, "rb")
+        self.addCleanup(self.file.close)
+        super(cls, self).setUp()
+
+    cls.setUp = setUp
+
+
 _ADAPTERS = {
     "test_events": [_collapse_selector_variants],
     "test_sendfile": [_collapse_selector_variants],
@@ -214,15 +350,20 @@ _ADAPTERS = {
     "test_subprocess": [_adapt_subprocess],
 }
 
+_REAL_LOOP_ADAPTERS = {
+    "test_runners": [_runners_on_real_loops],
+    "test_pep492": [_pep492_on_real_loops],
+    "test_base_events": [_sock_sendfile_on_real_loops],
+}
 
-def adapt(module, short_name: str, lut: LoopUnderTest | None) -> None:
+
+def adapt(module, short_name: str, setup: Setup) -> None:
     """Called after the test module is imported, before its tests load."""
-    if lut is None:
+    if setup.real_loops:
+        for adapter in _REAL_LOOP_ADAPTERS.get(short_name, ()):
+            adapter(module, setup)
+    if setup.lut is None:
         return
     for adapter in _ADAPTERS.get(short_name, ()):
-        adapter(module, lut)
-    lut.install_loop_classes()
-
-
-def is_test_class(obj) -> bool:
-    return isinstance(obj, type) and issubclass(obj, unittest.TestCase)
+        adapter(module, setup)
+    setup.lut.install_loop_classes()

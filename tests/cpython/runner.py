@@ -179,6 +179,8 @@ def run_module(module: str, loop: str, exclude: list[str], opts, workdir: Path) 
             "faulthandler": str(crash_path),
             "exclude": exclude,
             "skip": sorted(run.tests),
+            "only": opts.only,
+            "real_loops": not opts.keep_test_loop,
             "test_timeout": opts.test_timeout,
         }
         config_path.write_text(json.dumps(config))
@@ -295,6 +297,9 @@ def parse_args(argv):
         "several may be given separated by commas",
     )
     p.add_argument("--modules", default="", help="comma-separated modules, e.g. tasks,test_events")
+    p.add_argument("-k", dest="only", action="append", default=[],
+                   help="run only tests whose id contains this string or matches this "
+                   "*-pattern (repeatable); implies --no-report")
     p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 2)
     p.add_argument("--update-expected", action="store_true",
                    help="rewrite the expected-failures list from this run's failures")
@@ -302,6 +307,9 @@ def parse_args(argv):
                    help="seconds one test may run before it counts as hung (default 60)")
     p.add_argument("--module-timeout", type=float, default=600.0,
                    help="seconds one module may run in all (default 600)")
+    p.add_argument("--keep-test-loop", action="store_true",
+                   help="leave every test that asks for CPython's virtual-clock TestLoop on it, "
+                   "instead of giving those that never let time pass a real loop")
     p.add_argument("--no-report", action="store_true",
                    help="do not write results/<python-version>.md and .json")
     p.add_argument("-v", "--verbose", action="store_true", help="print every failure's traceback")
@@ -336,7 +344,7 @@ def main(argv=None) -> int:
         modules = all_modules
 
     not_applicable = lists.for_version(lists.parse(NOT_APPLICABLE), minor)
-    na_modules = {e.test_id: e.reason for e in not_applicable if "." not in e.test_id}
+    na_modules = {e.test_id: e.reason for e in not_applicable if "." not in e.test_id.strip("!")}
     na_prefixes = [e.test_id for e in not_applicable if "." in e.test_id]
 
     previous = report.load_json(RESULTS / f"{full_version}.json")
@@ -374,6 +382,10 @@ def main(argv=None) -> int:
         for f in concurrent.futures.as_completed([pool.submit(work, j) for j in jobs]):
             f.result()
     print(f"finished in {time.monotonic() - t0:.0f}s")
+
+    for loop, by_module in runs.items():
+        full = {m: [dataclasses.asdict(t) for t in r.tests.values()] for m, r in by_module.items()}
+        (TMP / f"{full_version}-{loop}" / "results.json").write_text(json.dumps(full, indent=1))
 
     status = 0
     summaries = {}
@@ -414,13 +426,11 @@ def main(argv=None) -> int:
                       f"(virtual-clock TestLoop or no loop at all)")
             if strays:
                 print(f"note: {len(strays)} tests created a stdlib loop while running on {loop}:")
-                for test_id, name in strays[:20]:
+                for test_id, name in strays[:10]:
                     print(f"        {test_id}: {name}")
 
         if opts.update_expected and loop != STDLIB:
             failures = {t.id: "untriaged: " + t.summary for t in unexpected}
-            for e in expected.values():
-                pass
             current = {t.id: expected[t.id].reason
                        for r in ran.values() for t in r.tests.values()
                        if t.outcome in FAILING and t.id in expected}
@@ -431,7 +441,7 @@ def main(argv=None) -> int:
         elif unexpected or (fixed and loop != STDLIB):
             status = 1
 
-    if not opts.no_report:
+    if not opts.no_report and not opts.only:
         path_md, path_json = report.write(
             RESULTS, full_version, runs, summaries, modules, na_modules, not_applicable
         )
