@@ -74,6 +74,8 @@ pub struct LoopCore {
     /// function skips the check.
     checked_code: GilCell<Option<Py<PyAny>>>,
     clock_resolution: f64,
+    /// Open transports by fd, so `add_reader` and friends refuse their fds.
+    pub(crate) transports: GilCell<crate::transports::Registry>,
     /// The process that created the poller; a forked child must not touch it.
     pid: libc::pid_t,
 }
@@ -424,7 +426,9 @@ impl LoopCore {
     ) -> PyResult<()> {
         let py = slf.py();
         let lp = slf.get();
+        let fd_obj = fd;
         let fd = Self::fd_of(fd)?;
+        crate::transports::ensure_fd_no_transport(slf, fd, fd_obj)?;
         lp.check_closed()?;
         lp.check_process()?;
         let method = if side == Side::Read {
@@ -468,7 +472,6 @@ impl LoopCore {
     /// operations, transports): `callback` is usually a native callable, so a
     /// ready fd reaches Rust without a Python frame, in the same FIFO order as
     /// every other handle. Replaces (and cancels) a previous watcher.
-    #[allow(dead_code)] // the socket and transport modules are being built on it
     pub(crate) fn watch(
         slf: &Bound<'_, Self>,
         fd: RawFd,
@@ -492,7 +495,6 @@ impl LoopCore {
     }
 
     /// Stops watching one side of `fd`; false if nothing watched it.
-    #[allow(dead_code)]
     pub(crate) fn unwatch(slf: &Bound<'_, Self>, fd: RawFd, side: Side) -> PyResult<bool> {
         Self::remove_io(slf, &fd.into_pyobject(slf.py())?.into_any(), side)
     }
@@ -604,6 +606,7 @@ impl LoopCore {
             task_factory: GilCell::new(None),
             current_handle: GilCell::new(None),
             checked_code: GilCell::new(None),
+            transports: GilCell::new(Default::default()),
             clock_resolution: clock::resolution(),
             // SAFETY: getpid has no preconditions.
             pid: unsafe { libc::getpid() },
@@ -869,10 +872,12 @@ impl LoopCore {
     }
 
     fn remove_reader(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+        crate::transports::ensure_fd_no_transport(slf, Self::fd_of(fd)?, fd)?;
         Self::remove_io(slf, fd, Side::Read)
     }
 
     fn remove_writer(slf: &Bound<'_, Self>, fd: &Bound<'_, PyAny>) -> PyResult<bool> {
+        crate::transports::ensure_fd_no_transport(slf, Self::fd_of(fd)?, fd)?;
         Self::remove_io(slf, fd, Side::Write)
     }
 
@@ -919,8 +924,9 @@ impl LoopCore {
         lp.waker.replace(py, None);
         lp.task_factory.replace(py, None);
         lp.checked_code.replace(py, None);
+        let transports = lp.transports.borrow_mut(py).clear();
         // Dropped with no borrow held: a handle's last reference may run Python code.
-        drop((ready, timers, fds, poller));
+        drop((ready, timers, fds, poller, transports));
     }
 
     #[getter]

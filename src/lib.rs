@@ -16,6 +16,7 @@ mod gil_cell;
 mod handles;
 mod sock_ops;
 mod support;
+mod transports;
 
 use pyo3::prelude::*;
 
@@ -24,5 +25,7 @@ fn _ferroloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<event_loop::LoopCore>()?;
     m.add_class::<handles::Handle>()?;
     m.add_class::<handles::TimerHandle>()?;
+    m.add_class::<transports::stream::StreamTransport>()?;
+    m.add_class::<transports::server::Listener>()?;
     Ok(())
 }

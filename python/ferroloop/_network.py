@@ -1,9 +1,824 @@
 """The Python side of connections, servers and datagram endpoints.
 
 Orchestration that runs once per connection (address resolution order, happy
-eyeballs, option validation) lives here; transports themselves are native.
+eyeballs, option validation, error aggregation) lives here, following
+``base_events.py`` and ``unix_events.py`` of the running Python. Transports,
+accepting connections and all data transfer are native (``_ferroloop``).
 """
+
+import collections.abc
+import errno
+import functools
+import itertools
+import logging
+import os
+import socket
+import stat
+import sys
+import weakref
+from asyncio import events, exceptions, staggered, tasks, trsock
+
+try:
+    import ssl as _ssl
+except ImportError:  # pragma: no cover - Python built without OpenSSL
+    _ssl = None
+
+__all__ = ("NetworkMixin", "Server")
+
+logger = logging.getLogger("asyncio")
+
+_PY312 = sys.version_info >= (3, 12)
+_PY313 = sys.version_info >= (3, 13)
+_HAS_IPV6 = hasattr(socket, "AF_INET6")
+
+
+def _tls_unsupported():
+    return NotImplementedError("TLS (ssl=...) is not supported by ferroloop yet")
+
+
+def _check_ssl_socket(sock):
+    if _ssl is not None and isinstance(sock, _ssl.SSLSocket):
+        raise TypeError("Socket cannot be of type SSLSocket")
+
+
+def _set_reuseport(sock):
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("reuse_port not supported by socket module")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    except OSError:
+        raise ValueError("reuse_port not supported by socket module, SO_REUSEPORT defined but not implemented.")
+
+
+def _lower_error(err):
+    """How asyncio words an OSError inside its own messages."""
+    return str(err).lower() if _PY313 else err.strerror.lower()
+
+
+def _numeric_addrinfo(host, port, family, type, proto, flowinfo=0, scopeid=0):
+    """The getaddrinfo() entry for a host that is already an IP address, or None.
+
+    asyncio skips the resolver for numeric hosts; so does ferroloop, with the
+    same rules (``base_events._ipaddr_info``)."""
+    if host is None or proto not in (0, socket.IPPROTO_TCP, socket.IPPROTO_UDP):
+        return None
+    if type == socket.SOCK_STREAM:
+        proto = socket.IPPROTO_TCP
+    elif type == socket.SOCK_DGRAM:
+        proto = socket.IPPROTO_UDP
+    else:
+        return None
+    if port is None or port == b"" or port == "":
+        port = 0
+    else:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            return None  # a service name: the resolver knows it
+    families = [family] if family != socket.AF_UNSPEC else [socket.AF_INET] + ([socket.AF_INET6] if _HAS_IPV6 else [])
+    if isinstance(host, bytes):
+        host = host.decode("idna")
+    if "%" in host:
+        return None  # a zone index: inet_pton refuses it
+    for af in families:
+        try:
+            socket.inet_pton(af, host)
+        except OSError:
+            continue
+        if _HAS_IPV6 and af == socket.AF_INET6:
+            return af, type, proto, "", (host, port, flowinfo, scopeid)
+        return af, type, proto, "", (host, port)
+    return None
+
+
+def _interleave(infos, first_family_count=1):
+    """Alternate address families, starting with ``first_family_count`` of the first."""
+    by_family = {}
+    for info in infos:
+        by_family.setdefault(info[0], []).append(info)
+    groups = list(by_family.values())
+    out = []
+    if first_family_count > 1:
+        out.extend(groups[0][: first_family_count - 1])
+        del groups[0][: first_family_count - 1]
+    out.extend(info for info in itertools.chain.from_iterable(itertools.zip_longest(*groups)) if info is not None)
+    return out
+
+
+class Server(events.AbstractServer):
+    """A listening server: asyncio's ``Server`` semantics for the running Python."""
+
+    def __init__(
+        self, loop, sockets, protocol_factory, ssl_context, backlog, ssl_handshake_timeout, ssl_shutdown_timeout=None
+    ):
+        self._loop = loop
+        self._sockets = sockets
+        # Python 3.11 counts connections; 3.12+ keeps the transports, weakly,
+        # so an abandoned transport can still be collected.
+        self._active_count = 0
+        self._clients = weakref.WeakSet()
+        self._waiters = []
+        self._protocol_factory = protocol_factory
+        self._backlog = backlog
+        self._ssl_context = ssl_context
+        self._ssl_handshake_timeout = ssl_handshake_timeout
+        self._ssl_shutdown_timeout = ssl_shutdown_timeout
+        self._serving = False
+        self._serving_forever_fut = None
+
+    def __repr__(self):
+        return f"<{type(self).__name__} sockets={self.sockets!r}>"
+
+    def _attach(self, transport=None):
+        assert self._sockets is not None
+        self._active_count += 1
+        if transport is not None:
+            self._clients.add(transport)
+
+    def _detach(self, transport=None):
+        self._active_count -= 1
+        if transport is not None:
+            self._clients.discard(transport)
+        if self._connections() == 0 and self._sockets is None:
+            self._wakeup()
+
+    def _connections(self):
+        return len(self._clients) if _PY312 else self._active_count
+
+    def _wakeup(self):
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None if _PY312 else waiter)
+
+    def _start_serving(self):
+        if self._serving:
+            return
+        self._serving = True
+        for sock in self._sockets:
+            sock.listen(self._backlog)
+            self._loop._start_serving(
+                self._protocol_factory,
+                sock,
+                self._ssl_context,
+                self,
+                self._backlog,
+                self._ssl_handshake_timeout,
+                self._ssl_shutdown_timeout,
+            )
+
+    def get_loop(self):
+        return self._loop
+
+    def is_serving(self):
+        return self._serving
+
+    @property
+    def sockets(self):
+        if self._sockets is None:
+            return ()
+        return tuple(trsock.TransportSocket(s) for s in self._sockets)
+
+    def close(self):
+        sockets = self._sockets
+        if sockets is None:
+            return
+        self._sockets = None
+        for sock in sockets:
+            self._loop._stop_serving(sock)
+        self._serving = False
+        fut = self._serving_forever_fut
+        if fut is not None and not fut.done():
+            fut.cancel()
+            self._serving_forever_fut = None
+        if self._connections() == 0:
+            self._wakeup()
+
+    if _PY313:
+
+        def close_clients(self):
+            for transport in self._clients.copy():
+                transport.close()
+
+        def abort_clients(self):
+            for transport in self._clients.copy():
+                transport.abort()
+
+    async def start_serving(self):
+        self._start_serving()
+        # One pass, so the listening sockets are watched when this returns.
+        await tasks.sleep(0)
+
+    async def serve_forever(self):
+        if self._serving_forever_fut is not None:
+            raise RuntimeError(f"server {self!r} is already being awaited on serve_forever()")
+        if self._sockets is None:
+            raise RuntimeError(f"server {self!r} is closed")
+        self._start_serving()
+        self._serving_forever_fut = self._loop.create_future()
+        try:
+            await self._serving_forever_fut
+        except exceptions.CancelledError:
+            try:
+                self.close()
+                await self.wait_closed()
+            finally:
+                raise
+        finally:
+            self._serving_forever_fut = None
+
+    async def wait_closed(self):
+        # 3.12.1+: wait until the server is closed and its last connection
+        # has gone. 3.11 returned at once when already closed.
+        if self._waiters is None or (not _PY312 and self._sockets is None):
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        await waiter
 
 
 class NetworkMixin:
     __slots__ = ()
+
+    # -- helpers ---------------------------------------------------------
+
+    async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0, loop=None):
+        host, port = address[:2]
+        info = _numeric_addrinfo(host, port, family, type, proto, *address[2:])
+        if info is not None:
+            return [info]
+        return await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
+
+    async def _connect_sock(self, exceptions, addr_info, local_addr_infos=None):
+        """Create, bind and connect one socket; its errors go to ``exceptions``."""
+        mine = []
+        exceptions.append(mine)
+        family, type_, proto, _, address = addr_info
+        sock = None
+        try:
+            sock = socket.socket(family=family, type=type_, proto=proto)
+            sock.setblocking(False)
+            if local_addr_infos is not None:
+                for lfamily, _, _, _, laddr in local_addr_infos:
+                    if lfamily != family:
+                        continue
+                    try:
+                        sock.bind(laddr)
+                        break
+                    except OSError as exc:
+                        msg = f"error while attempting to bind on address {laddr!r}: {_lower_error(exc)}"
+                        mine.append(OSError(exc.errno, msg))
+                else:
+                    if mine:
+                        raise mine.pop()
+                    raise OSError(f"no matching local address with family={family!r} found")
+            await self.sock_connect(sock, address)
+            return sock
+        except OSError as exc:
+            mine.append(exc)
+            if sock is not None:
+                sock.close()
+            raise
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        finally:
+            exceptions = mine = None
+
+    async def _create_connection_transport(
+        self, sock, protocol_factory, ssl, server_hostname, server_side=False, ssl_handshake_timeout=None, ssl_shutdown_timeout=None
+    ):
+        sock.setblocking(False)
+        if ssl:
+            raise _tls_unsupported()
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport = self._make_socket_transport(sock, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
+    # -- TCP -------------------------------------------------------------
+
+    async def _create_connection(
+        self,
+        protocol_factory,
+        host,
+        port,
+        ssl,
+        family,
+        proto,
+        flags,
+        sock,
+        local_addr,
+        server_hostname,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+        happy_eyeballs_delay,
+        interleave,
+        all_errors,
+    ):
+        if server_hostname is not None and not ssl:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if server_hostname is None and ssl:
+            if not host:
+                raise ValueError("You must set server_hostname when using ssl without a host")
+            server_hostname = host
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if sock is not None:
+            _check_ssl_socket(sock)
+        if ssl:
+            raise _tls_unsupported()
+        if happy_eyeballs_delay is not None and interleave is None:
+            interleave = 1  # happy eyeballs alternates families by default
+
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            infos = await self._ensure_resolved(
+                (host, port), family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags, loop=self
+            )
+            if not infos:
+                raise OSError("getaddrinfo() returned empty list")
+            if local_addr is not None:
+                laddr_infos = await self._ensure_resolved(
+                    local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags, loop=self
+                )
+                if not laddr_infos:
+                    raise OSError("getaddrinfo() returned empty list")
+            else:
+                laddr_infos = None
+            if interleave:
+                infos = _interleave(infos, interleave)
+
+            exceptions = []
+            if happy_eyeballs_delay is None:
+                for addrinfo in infos:
+                    try:
+                        sock = await self._connect_sock(exceptions, addrinfo, laddr_infos)
+                        break
+                    except OSError:
+                        continue
+            else:
+                sock, _, _ = await staggered.staggered_race(
+                    (functools.partial(self._connect_sock, exceptions, addrinfo, laddr_infos) for addrinfo in infos),
+                    happy_eyeballs_delay,
+                    loop=self,
+                )
+
+            if sock is None:
+                exceptions = [exc for sub in exceptions for exc in sub]
+                try:
+                    if all_errors:
+                        raise ExceptionGroup("create_connection failed", exceptions)
+                    if len(exceptions) == 1:
+                        raise exceptions[0]
+                    model = str(exceptions[0])
+                    if all(str(exc) == model for exc in exceptions):
+                        raise exceptions[0]
+                    raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in exceptions)))
+                finally:
+                    exceptions = None
+        else:
+            if sock is None:
+                raise ValueError("host and port was not specified and no sock specified")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+
+        transport, protocol = await self._create_connection_transport(
+            sock,
+            protocol_factory,
+            ssl,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        if self.get_debug():
+            logger.debug(
+                "%r connected to %s:%r: (%r, %r)", transport.get_extra_info("socket"), host, port, transport, protocol
+            )
+        return transport, protocol
+
+    if _PY312:
+
+        async def create_connection(
+            self,
+            protocol_factory,
+            host=None,
+            port=None,
+            *,
+            ssl=None,
+            family=0,
+            proto=0,
+            flags=0,
+            sock=None,
+            local_addr=None,
+            server_hostname=None,
+            ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None,
+            happy_eyeballs_delay=None,
+            interleave=None,
+            all_errors=False,
+        ):
+            return await self._create_connection(
+                protocol_factory, host, port, ssl, family, proto, flags, sock, local_addr, server_hostname,
+                ssl_handshake_timeout, ssl_shutdown_timeout, happy_eyeballs_delay, interleave, all_errors,
+            )
+
+    else:
+
+        async def create_connection(
+            self,
+            protocol_factory,
+            host=None,
+            port=None,
+            *,
+            ssl=None,
+            family=0,
+            proto=0,
+            flags=0,
+            sock=None,
+            local_addr=None,
+            server_hostname=None,
+            ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None,
+            happy_eyeballs_delay=None,
+            interleave=None,
+        ):
+            return await self._create_connection(
+                protocol_factory, host, port, ssl, family, proto, flags, sock, local_addr, server_hostname,
+                ssl_handshake_timeout, ssl_shutdown_timeout, happy_eyeballs_delay, interleave, False,
+            )
+
+    async def _create_server_getaddrinfo(self, host, port, family, flags):
+        infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM, flags=flags, loop=self)
+        if not infos:
+            raise OSError(f"getaddrinfo({host!r}) returned empty list")
+        return infos
+
+    async def _create_server(
+        self,
+        protocol_factory,
+        host,
+        port,
+        family,
+        flags,
+        sock,
+        backlog,
+        ssl,
+        reuse_address,
+        reuse_port,
+        keep_alive,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+        start_serving,
+    ):
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        if ssl_handshake_timeout is not None and ssl is None:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and ssl is None:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if sock is not None:
+            _check_ssl_socket(sock)
+        if ssl is not None:
+            raise _tls_unsupported()
+
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            if reuse_address is None:
+                reuse_address = os.name == "posix" and sys.platform != "cygwin"
+            if host == "":
+                hosts = [None]
+            elif isinstance(host, str) or not isinstance(host, collections.abc.Iterable):
+                hosts = [host]
+            else:
+                hosts = host
+            infos = await tasks.gather(
+                *[self._create_server_getaddrinfo(h, port, family=family, flags=flags) for h in hosts]
+            )
+            infos = set(itertools.chain.from_iterable(infos))
+            sockets = []
+            completed = False
+            try:
+                for af, socktype, proto, _, sa in infos:
+                    try:
+                        sock = socket.socket(af, socktype, proto)
+                    except OSError:
+                        # Assume a family/type/protocol combination this host lacks.
+                        if self.get_debug():
+                            logger.warning(
+                                "create_server() failed to create socket.socket(%r, %r, %r)",
+                                af,
+                                socktype,
+                                proto,
+                                exc_info=True,
+                            )
+                        continue
+                    sockets.append(sock)
+                    if reuse_address:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+                    if reuse_port:
+                        _set_reuseport(sock)
+                    if keep_alive:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+                    # One socket per family: no IPv4-mapped addresses on the IPv6 one.
+                    if _HAS_IPV6 and af == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
+                    try:
+                        sock.bind(sa)
+                    except OSError as err:
+                        msg = "error while attempting to bind on address %r: %s" % (sa, _lower_error(err))
+                        if _PY313 and err.errno == errno.EADDRNOTAVAIL:
+                            # The family is probably not enabled (bpo-30945).
+                            sockets.pop()
+                            sock.close()
+                            if self.get_debug():
+                                logger.warning(msg)
+                            continue
+                        raise OSError(err.errno, msg) from None
+                if _PY313 and not sockets:
+                    raise OSError("could not bind on any address out of %r" % ([info[4] for info in infos],))
+                completed = True
+            finally:
+                if not completed:
+                    for s in sockets:
+                        s.close()
+        else:
+            if sock is None:
+                raise ValueError("Neither host/port nor sock were specified")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            sockets = [sock]
+
+        for s in sockets:
+            s.setblocking(False)
+        server = Server(self, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if start_serving:
+            server._start_serving()
+            await tasks.sleep(0)
+        if self.get_debug():
+            logger.info("%r is serving", server)
+        return server
+
+    if _PY313:
+
+        async def create_server(
+            self,
+            protocol_factory,
+            host=None,
+            port=None,
+            *,
+            family=socket.AF_UNSPEC,
+            flags=socket.AI_PASSIVE,
+            sock=None,
+            backlog=100,
+            ssl=None,
+            reuse_address=None,
+            reuse_port=None,
+            keep_alive=None,
+            ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None,
+            start_serving=True,
+        ):
+            return await self._create_server(
+                protocol_factory, host, port, family, flags, sock, backlog, ssl, reuse_address, reuse_port,
+                keep_alive, ssl_handshake_timeout, ssl_shutdown_timeout, start_serving,
+            )
+
+    else:
+
+        async def create_server(
+            self,
+            protocol_factory,
+            host=None,
+            port=None,
+            *,
+            family=socket.AF_UNSPEC,
+            flags=socket.AI_PASSIVE,
+            sock=None,
+            backlog=100,
+            ssl=None,
+            reuse_address=None,
+            reuse_port=None,
+            ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None,
+            start_serving=True,
+        ):
+            return await self._create_server(
+                protocol_factory, host, port, family, flags, sock, backlog, ssl, reuse_address, reuse_port,
+                None, ssl_handshake_timeout, ssl_shutdown_timeout, start_serving,
+            )
+
+    async def connect_accepted_socket(
+        self, protocol_factory, sock, *, ssl=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None
+    ):
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        _check_ssl_socket(sock)
+        if ssl:
+            raise _tls_unsupported()
+        transport, protocol = await self._create_connection_transport(
+            sock,
+            protocol_factory,
+            ssl,
+            "",
+            server_side=True,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        if self.get_debug():
+            logger.debug("%r handled: (%r, %r)", transport.get_extra_info("socket"), transport, protocol)
+        return transport, protocol
+
+    def _stop_serving(self, sock):
+        path = None
+        inodes = self._unix_server_inodes()
+        if sock in inodes:
+            path = sock.getsockname()
+        self._stop_accepting(sock.fileno())
+        sock.close()
+        if path is not None:
+            inode = inodes.pop(sock)
+            try:
+                if os.stat(path).st_ino == inode:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
+
+    def _unix_server_inodes(self):
+        """Listening Unix sockets to unlink on close (``cleanup_socket``): sock -> inode."""
+        try:
+            return self.__dict__["_unix_server_sockets"]
+        except KeyError:
+            return self.__dict__.setdefault("_unix_server_sockets", {})
+
+    # -- Unix ------------------------------------------------------------
+
+    async def create_unix_connection(
+        self,
+        protocol_factory,
+        path=None,
+        *,
+        ssl=None,
+        sock=None,
+        server_hostname=None,
+        ssl_handshake_timeout=None,
+        ssl_shutdown_timeout=None,
+    ):
+        assert server_hostname is None or isinstance(server_hostname, str)
+        if ssl:
+            if server_hostname is None:
+                raise ValueError("you have to pass server_hostname when using ssl")
+        else:
+            if server_hostname is not None:
+                raise ValueError("server_hostname is only meaningful with ssl")
+            if ssl_handshake_timeout is not None:
+                raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+            if ssl_shutdown_timeout is not None:
+                raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if ssl:
+            raise _tls_unsupported()
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fspath(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+            try:
+                sock.setblocking(False)
+                await self.sock_connect(sock, path)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            if sock is None:
+                raise ValueError("no path and sock were specified")
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+            sock.setblocking(False)
+        return await self._create_connection_transport(
+            sock,
+            protocol_factory,
+            ssl,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+
+    async def _create_unix_server(
+        self,
+        protocol_factory,
+        path,
+        sock,
+        backlog,
+        ssl,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+        start_serving,
+        cleanup_socket,
+    ):
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        if ssl_handshake_timeout is not None and not ssl:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None and not ssl:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        if ssl:
+            raise _tls_unsupported()
+
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fspath(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if path[0] not in (0, "\x00"):  # not an abstract name: remove a stale socket
+                try:
+                    if stat.S_ISSOCK(os.stat(path).st_mode):
+                        os.remove(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)
+            try:
+                sock.bind(path)
+            except OSError as exc:
+                sock.close()
+                if exc.errno == errno.EADDRINUSE:
+                    raise OSError(errno.EADDRINUSE, f"Address {path!r} is already in use") from None
+                raise
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            if sock is None:
+                raise ValueError("path was not specified, and no sock specified")
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+
+        if cleanup_socket:
+            name = sock.getsockname()
+            if name and name[0] not in (0, "\x00"):
+                try:
+                    self._unix_server_inodes()[sock] = os.stat(name).st_ino
+                except FileNotFoundError:
+                    pass
+
+        sock.setblocking(False)
+        server = Server(self, [sock], protocol_factory, ssl, backlog, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if start_serving:
+            server._start_serving()
+            await tasks.sleep(0)
+        return server
+
+    if _PY313:
+
+        async def create_unix_server(
+            self,
+            protocol_factory,
+            path=None,
+            *,
+            sock=None,
+            backlog=100,
+            ssl=None,
+            ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None,
+            start_serving=True,
+            cleanup_socket=True,
+        ):
+            return await self._create_unix_server(
+                protocol_factory, path, sock, backlog, ssl, ssl_handshake_timeout, ssl_shutdown_timeout,
+                start_serving, cleanup_socket,
+            )
+
+    else:
+
+        async def create_unix_server(
+            self,
+            protocol_factory,
+            path=None,
+            *,
+            sock=None,
+            backlog=100,
+            ssl=None,
+            ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None,
+            start_serving=True,
+        ):
+            return await self._create_unix_server(
+                protocol_factory, path, sock, backlog, ssl, ssl_handshake_timeout, ssl_shutdown_timeout,
+                start_serving, False,
+            )

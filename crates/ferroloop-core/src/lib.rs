@@ -7,6 +7,7 @@
 //! - [`ready`]: the FIFO ready queue drained one snapshot per pass.
 //! - [`waker`]: an eventfd that other threads write to end a blocking poll.
 //! - [`inbox`]: a queue native worker threads hand results back through.
+//! - [`write_buffer`]: a transport's queued output, flushed with vectored writes.
 //! - [`clock`]: `CLOCK_MONOTONIC`, the clock behind Python's `time.monotonic()`.
 //!
 //! Linux only: the loop is built on epoll and eventfd.
@@ -20,9 +21,11 @@ pub mod poller;
 pub mod ready;
 pub mod timers;
 pub mod waker;
+pub mod write_buffer;
 
 pub use inbox::Inbox;
 pub use poller::{Event, Events, Interest, Poller};
 pub use ready::ReadyQueue;
 pub use timers::{TimerEntry, TimerHeap};
 pub use waker::Waker;
+pub use write_buffer::WriteBuffer;

@@ -1,0 +1,2 @@
+//! `DatagramTransport`: a UDP or Unix datagram socket, asyncio's
+//! `_SelectorDatagramTransport`.
