@@ -20,7 +20,11 @@ import pytest
 from loophelpers import child_env
 
 CHILD = r'''
-import asyncio, json, sys, time
+import asyncio, json, signal, sys, time
+
+# A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored;
+# put back what an interactive Python has, so Ctrl-C raises KeyboardInterrupt.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 loop_name, scenario = sys.argv[1], sys.argv[2]
 if loop_name == "asyncio":
