@@ -243,11 +243,20 @@ fn numeric_answer(
     // SAFETY: the storage has room for either address; `text` is NUL-terminated.
     let (v4, v6) = unsafe {
         let sin = &mut *(storage as *mut libc::sockaddr_in);
-        if inet_pton(libc::AF_INET, text.as_ptr(), &mut sin.sin_addr as *mut _ as *mut _) == 1 {
+        if inet_pton(
+            libc::AF_INET,
+            text.as_ptr(),
+            &mut sin.sin_addr as *mut _ as *mut _,
+        ) == 1
+        {
             (true, false)
         } else {
             let sin6 = &mut *(storage as *mut libc::sockaddr_in6);
-            let ok = inet_pton(libc::AF_INET6, text.as_ptr(), &mut sin6.sin6_addr as *mut _ as *mut _);
+            let ok = inet_pton(
+                libc::AF_INET6,
+                text.as_ptr(),
+                &mut sin6.sin6_addr as *mut _ as *mut _,
+            );
             (false, ok == 1)
         }
     };
@@ -278,7 +287,11 @@ fn numeric_answer(
     let (tcp, udp) = (libc::IPPROTO_TCP, libc::IPPROTO_UDP);
     // glibc's table of socket types and protocols, as it answers literals.
     let kinds: Vec<(i32, i32)> = match (socktype, proto) {
-        (0, 0) => vec![(libc::SOCK_STREAM, tcp), (libc::SOCK_DGRAM, udp), (libc::SOCK_RAW, 0)],
+        (0, 0) => vec![
+            (libc::SOCK_STREAM, tcp),
+            (libc::SOCK_DGRAM, udp),
+            (libc::SOCK_RAW, 0),
+        ],
         (0, p) if p == tcp => vec![(libc::SOCK_STREAM, tcp)],
         (0, p) if p == udp => vec![(libc::SOCK_DGRAM, udp)],
         (libc::SOCK_STREAM, p) if p == 0 || p == tcp => vec![(libc::SOCK_STREAM, tcp)],
@@ -473,7 +486,9 @@ fn call_getaddrinfo(
         let ai = unsafe { &*cur };
         let canonname = (!ai.ai_canonname.is_null()).then(|| {
             // SAFETY: a non-NULL canonname is a NUL-terminated string.
-            unsafe { CStr::from_ptr(ai.ai_canonname) }.to_bytes().to_vec()
+            unsafe { CStr::from_ptr(ai.ai_canonname) }
+                .to_bytes()
+                .to_vec()
         });
         let addr = if ai.ai_addr.is_null() {
             let mut a = SockAddr::empty();
@@ -629,7 +644,11 @@ impl Lookups {
         let key = lp.as_ptr() as usize;
         {
             let reg = lock(&REGISTRY);
-            if let Some(l) = reg.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
+            if let Some(l) = reg
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, w)| w.upgrade())
+            {
                 return Ok(l);
             }
         }
@@ -662,7 +681,10 @@ impl Lookups {
     fn submit(lp: &Bound<'_, LoopCore>, request: Request) -> PyResult<Py<PyAny>> {
         let py = lp.py();
         let lookups = Lookups::of(lp)?;
-        let fut = lp.as_any().call_method0(intern!(py, "create_future"))?.unbind();
+        let fut = lp
+            .as_any()
+            .call_method0(intern!(py, "create_future"))?
+            .unbind();
         let id = lookups.next_id.fetch_add(1, Ordering::Relaxed);
         lookups.pending.borrow_mut(py).insert(id, fut.clone_ref(py));
         let mailbox = lookups.mailbox.clone();
@@ -674,7 +696,9 @@ impl Lookups {
             let dropped = lookups.pending.borrow_mut(py).remove(&id);
             drop(dropped);
             lookups.finish_if_idle(py)?;
-            return Err(PyRuntimeError::new_err(format!("can't start new thread: {e}")));
+            return Err(PyRuntimeError::new_err(format!(
+                "can't start new thread: {e}"
+            )));
         }
         Ok(fut)
     }
@@ -747,10 +771,17 @@ impl Resolver {
 /// asyncio's `run_in_executor` checks, which its lookups go through.
 fn check_loop(lp: &Bound<'_, LoopCore>) -> PyResult<()> {
     let py = lp.py();
-    if lp.as_any().call_method0(intern!(py, "is_closed"))?.is_truthy()? {
+    if lp
+        .as_any()
+        .call_method0(intern!(py, "is_closed"))?
+        .is_truthy()?
+    {
         return Err(PyRuntimeError::new_err("Event loop is closed"));
     }
-    if let Ok(v) = lp.as_any().getattr(intern!(py, "_executor_shutdown_called")) {
+    if let Ok(v) = lp
+        .as_any()
+        .getattr(intern!(py, "_executor_shutdown_called"))
+    {
         if v.is_truthy()? {
             return Err(PyRuntimeError::new_err("Executor shutdown has been called"));
         }
@@ -855,7 +886,10 @@ impl Start for AddrInfoCall {
         let lp = self.loop_.bind(py);
         check_loop(lp)?;
         let sup = support(py)?;
-        let debug = lp.as_any().call_method0(intern!(py, "get_debug"))?.is_truthy()?;
+        let debug = lp
+            .as_any()
+            .call_method0(intern!(py, "get_debug"))?
+            .is_truthy()?;
         if debug || sup.patched(py, intern!(py, "getaddrinfo"))? {
             return self.via_executor(py, sup);
         }
@@ -881,7 +915,8 @@ impl Start for AddrInfoCall {
             return Err(PyErr::fetch(py));
         }
         if let Some(h) = host.as_deref() {
-            if let Some(entries) = numeric_answer(h, port.as_deref(), family, socktype, proto, flags)
+            if let Some(entries) =
+                numeric_answer(h, port.as_deref(), family, socktype, proto, flags)
             {
                 return Ok(Started::Return(addrinfo_list(py, &entries)?));
             }
@@ -925,7 +960,12 @@ impl Start for NameInfoCall {
         check_loop(lp)?;
         let sup = support(py)?;
         if sup.patched(py, intern!(py, "getnameinfo"))? {
-            let args = (intern!(py, "getnameinfo"), &self.loop_, &self.sockaddr, &self.flags);
+            let args = (
+                intern!(py, "getnameinfo"),
+                &self.loop_,
+                &self.sockaddr,
+                &self.flags,
+            );
             return Ok(Started::Await(sup.in_executor.call1(py, args)?));
         }
         let getnameinfo = sup.c_getnameinfo.bind(py);
@@ -967,48 +1007,66 @@ impl Start for NameInfoCall {
     }
 }
 
+/// An optional argument whose default is the int 0, where an explicit `None`
+/// is an argument like any other (and a `TypeError` later, as in asyncio).
+struct IntOrZero(Option<Py<PyAny>>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for IntOrZero {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(IntOrZero(Some(obj.to_owned().unbind())))
+    }
+}
+
+impl IntOrZero {
+    const ZERO: IntOrZero = IntOrZero(None);
+
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.0 {
+            Some(obj) => Ok(obj),
+            None => Ok(0i32.into_pyobject(py)?.into_any().unbind()),
+        }
+    }
+}
+
 #[pymethods]
 impl LoopCore {
-    #[pyo3(signature = (host, port, *, family=None, r#type=None, proto=None, flags=None))]
+    #[pyo3(signature = (host, port, *, family=IntOrZero::ZERO, r#type=IntOrZero::ZERO, proto=IntOrZero::ZERO, flags=IntOrZero::ZERO))]
     #[allow(clippy::too_many_arguments)]
     fn getaddrinfo(
         slf: &Bound<'_, Self>,
         host: &Bound<'_, PyAny>,
         port: &Bound<'_, PyAny>,
-        family: Option<Py<PyAny>>,
-        r#type: Option<Py<PyAny>>,
-        proto: Option<Py<PyAny>>,
-        flags: Option<Py<PyAny>>,
+        family: IntOrZero,
+        r#type: IntOrZero,
+        proto: IntOrZero,
+        flags: IntOrZero,
     ) -> PyResult<Py<NativeCoro>> {
         let py = slf.py();
-        let zero = || 0i32.into_pyobject(py).map(|z| z.into_any().unbind());
         let call = AddrInfoCall {
             loop_: slf.clone().unbind(),
             host: host.clone().unbind(),
             port: port.clone().unbind(),
-            family: family.map_or_else(zero, Ok)?,
-            socktype: r#type.map_or_else(zero, Ok)?,
-            proto: proto.map_or_else(zero, Ok)?,
-            flags: flags.map_or_else(zero, Ok)?,
+            family: family.into_object(py)?,
+            socktype: r#type.into_object(py)?,
+            proto: proto.into_object(py)?,
+            flags: flags.into_object(py)?,
         };
         NativeCoro::new(py, "getaddrinfo", Box::new(call))
     }
 
-    #[pyo3(signature = (sockaddr, flags=None))]
+    #[pyo3(signature = (sockaddr, flags=IntOrZero::ZERO))]
     fn getnameinfo(
         slf: &Bound<'_, Self>,
         sockaddr: &Bound<'_, PyAny>,
-        flags: Option<Py<PyAny>>,
+        flags: IntOrZero,
     ) -> PyResult<Py<NativeCoro>> {
         let py = slf.py();
-        let flags = match flags {
-            Some(f) => f,
-            None => 0i32.into_pyobject(py)?.into_any().unbind(),
-        };
         let call = NameInfoCall {
             loop_: slf.clone().unbind(),
             sockaddr: sockaddr.clone().unbind(),
-            flags,
+            flags: flags.into_object(py)?,
         };
         NativeCoro::new(py, "getnameinfo", Box::new(call))
     }

@@ -34,9 +34,9 @@ use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyType};
+use pyo3::IntoPyObjectExt;
 use pyo3::PyTraverseError;
 use sockaddr::SockAddr;
 use std::io;
@@ -110,6 +110,8 @@ fn recv_bytes(py: Python<'_>, fd: RawFd, n: usize, addr: Option<&mut SockAddr>) 
     // SAFETY: `obj` is a bytes object; its buffer holds `n` bytes.
     let buf = unsafe { ffi::PyBytes_AsString(obj.as_ptr()) } as *mut libc::c_void;
     let got = match addr {
+        // The socket module reads nothing (no syscall) for a zero-byte recv.
+        None if n == 0 => Io::Ok(0),
         None => sys_io(py, || {
             // SAFETY: `buf` has room for `n` bytes.
             unsafe { libc::recv(fd, buf, n, 0) }
@@ -147,16 +149,11 @@ fn recv_bytes(py: Python<'_>, fd: RawFd, n: usize, addr: Option<&mut SockAddr>) 
 }
 
 /// `recv`/`recvfrom` into a caller's writable buffer, at most `n` bytes.
-fn recv_into(
-    py: Python<'_>,
-    fd: RawFd,
-    buf: &Buffer,
-    n: usize,
-    addr: Option<&mut SockAddr>,
-) -> Io {
+fn recv_into(py: Python<'_>, fd: RawFd, buf: &Buffer, n: usize, addr: Option<&mut SockAddr>) -> Io {
     let ptr = buf.as_ptr() as *mut libc::c_void;
     let n = n.min(buf.len());
     match addr {
+        None if n == 0 => Io::Ok(0),
         None => sys_io(py, || {
             // SAFETY: the exported buffer is writable and holds at least `n` bytes.
             unsafe { libc::recv(fd, ptr, n, 0) }
@@ -261,7 +258,11 @@ impl SockOp {
             Kind::RecvFrom { n, native: false } => {
                 py_outcome(py, sock.call_method1(intern!(py, "recvfrom"), (*n,)))
             }
-            Kind::RecvFromInto { buf, n, native: true } => {
+            Kind::RecvFromInto {
+                buf,
+                n,
+                native: true,
+            } => {
                 let view = match Buffer::writable(buf.bind(py), "recvfrom_into") {
                     Ok(v) => v,
                     Err(e) => return Outcome::Done(Err(e)),
@@ -277,7 +278,11 @@ impl SockOp {
                     Io::Err(e) => Outcome::Done(Err(e)),
                 }
             }
-            Kind::RecvFromInto { buf, n, native: false } => py_outcome(
+            Kind::RecvFromInto {
+                buf,
+                n,
+                native: false,
+            } => py_outcome(
                 py,
                 sock.call_method1(intern!(py, "recvfrom_into"), (buf.bind(py), *n)),
             ),
@@ -545,7 +550,8 @@ fn checked_fd(sock: &Bound<'_, PyAny>) -> PyResult<RawFd> {
 /// A non-negative byte count, as the socket methods' `n` arguments.
 fn byte_count(n: &Bound<'_, PyAny>, method: &str) -> PyResult<usize> {
     let n: isize = n.extract()?;
-    usize::try_from(n).map_err(|_| PyValueError::new_err(format!("negative buffersize in {method}")))
+    usize::try_from(n)
+        .map_err(|_| PyValueError::new_err(format!("negative buffersize in {method}")))
 }
 
 /// Whether `recvfrom` on `fd` can decode the sender natively.
@@ -654,7 +660,13 @@ impl LoopCore {
     ) -> PyResult<Py<NativeCoro>> {
         let fd = checked_fd(sock)?;
         let data = Buffer::readable(data)?;
-        op_coro(slf, sock, fd, "sock_sendall", Kind::SendAll { data, pos: 0 })
+        op_coro(
+            slf,
+            sock,
+            fd,
+            "sock_sendall",
+            Kind::SendAll { data, pos: 0 },
+        )
     }
 
     fn sock_sendto(

@@ -113,7 +113,9 @@ pub(crate) fn to_python(py: Python<'_>, addr: &SockAddr) -> PyResult<Py<PyAny>> 
             // SAFETY: the family says the storage holds a sockaddr_in.
             let sin = unsafe { &*(p as *const libc::sockaddr_in) };
             let host = host_text(py, addr)?;
-            (host, u16::from_be(sin.sin_port)).into_pyobject(py)?.into_any()
+            (host, u16::from_be(sin.sin_port))
+                .into_pyobject(py)?
+                .into_any()
         }
         libc::AF_INET6 => {
             // SAFETY: the family says the storage holds a sockaddr_in6.
@@ -162,8 +164,14 @@ pub(crate) fn to_python(py: Python<'_>, addr: &SockAddr) -> PyResult<Py<PyAny>> 
             let data: &[u8] = unsafe {
                 std::slice::from_raw_parts(sa.sa_data.as_ptr() as *const u8, sa.sa_data.len())
             };
-            PyTuple::new(py, [family.into_pyobject(py)?.into_any(), PyBytes::new(py, data).into_any()])?
-                .into_any()
+            PyTuple::new(
+                py,
+                [
+                    family.into_pyobject(py)?.into_any(),
+                    PyBytes::new(py, data).into_any(),
+                ],
+            )?
+            .into_any()
         }
     };
     Ok(obj.unbind())
