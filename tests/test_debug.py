@@ -188,3 +188,22 @@ def test_debug_from_environment(loop_name, env_extra, flags, expected):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [expected, expected]
+
+
+def test_coroutine_origin_tracking_like_asyncio(loop, ref_loop):
+    """Debug mode turns on coroutine origin tracking while the loop runs, as asyncio does."""
+
+    async def depth():
+        return sys.get_coroutine_origin_tracking_depth()
+
+    results = {}
+    for key, lp in (("ref", ref_loop), ("loop", loop)):
+        before = sys.get_coroutine_origin_tracking_depth()
+        lp.set_debug(True)
+        inside_debug = lp.run_until_complete(depth())
+        after = sys.get_coroutine_origin_tracking_depth()
+        lp.set_debug(False)
+        inside_plain = lp.run_until_complete(depth())
+        results[key] = (before, inside_debug, after, inside_plain)
+    assert results["loop"] == results["ref"]
+    assert results["ref"][1] > 0

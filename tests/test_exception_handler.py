@@ -293,3 +293,45 @@ def test_base_exception_from_timer_propagates(loop):
         run_forever_bounded(loop)
     loop.call_soon(loop.stop)
     run_forever_bounded(loop)
+
+
+class CustomBaseException(BaseException):
+    pass
+
+
+@pytest.mark.parametrize(
+    "exc_type", [CustomBaseException, asyncio.CancelledError, GeneratorExit]
+)
+def test_other_base_exceptions_go_to_handler(loop, handler_calls, exc_type):
+    """Only KeyboardInterrupt and SystemExit escape; other BaseExceptions are handled."""
+    order = []
+
+    def boom():
+        raise exc_type()
+
+    loop.call_soon(boom)
+    loop.call_soon(order.append, "after")
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert order == ["after"]
+    assert [type(c["exception"]) for c in handler_calls.contexts] == [exc_type]
+
+
+def test_context_left_when_callback_raises(loop, handler_calls):
+    import contextvars
+
+    var = contextvars.ContextVar("raising_ctx_var", default="outside")
+    ctx = contextvars.Context()
+    seen = []
+
+    def raising():
+        var.set("inside")
+        raise ValueError("after set")
+
+    loop.call_soon(raising, context=ctx)
+    loop.call_soon(lambda: seen.append(var.get()))
+    loop.call_soon(loop.stop)
+    run_forever_bounded(loop)
+    assert seen == ["outside"]
+    assert ctx[var] == "inside"
+    assert len(handler_calls.contexts) == 1

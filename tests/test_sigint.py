@@ -76,6 +76,51 @@ elif scenario == "run_until_complete":
         report["task_cancelled"] = True
     loop.close()
 
+elif scenario == "busy":
+    # The loop is not blocked: it is busy running short callbacks, pass after pass.
+    loop = factory()
+    spins = [0]
+
+    def spin():
+        spins[0] += 1
+        sum(range(200))
+        loop.call_soon(spin)
+
+    loop.call_soon(ready)
+    loop.call_soon(spin)
+    guard = loop.call_later(30, loop.stop)
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        caught()
+    guard.cancel()
+    report["running_after"] = loop.is_running()
+    report["spins"] = spins[0]
+    report["usable"] = loop.run_until_complete(asyncio.sleep(0.01, "ok"))
+    loop.close()
+
+elif scenario == "handler":
+    # With a loop SIGINT handler, Ctrl-C runs the handler instead of raising.
+    loop = factory()
+
+    def on_sigint():
+        report["handler_at"] = time.monotonic()
+        loop.stop()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    loop.call_soon(ready)
+    guard = loop.call_later(30, loop.stop)
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        caught()
+    guard.cancel()
+    report["running_after"] = loop.is_running()
+    report["usable"] = loop.run_until_complete(asyncio.sleep(0.01, "ok"))
+    report["removed"] = loop.remove_signal_handler(signal.SIGINT)
+    report["restored"] = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    loop.close()
+
 elif scenario in ("runner", "run"):
     async def main():
         ready()
@@ -103,7 +148,7 @@ elif scenario in ("runner", "run"):
 print(json.dumps(report), flush=True)
 '''
 
-SCENARIOS = ["run_forever", "run_until_complete", "runner", "run"]
+SCENARIOS = ["run_forever", "run_until_complete", "busy", "runner", "run"]
 
 
 def run_child(loop_name, scenario, tmp_path):
@@ -140,10 +185,23 @@ def test_sigint_interrupts_blocked_loop(loop_name, scenario, tmp_path):
     latency = report["caught_at"] - sent_at
     assert 0 <= latency < 0.1, f"KeyboardInterrupt took {latency * 1000:.1f} ms"
     assert report["usable"] == "ok"
-    if scenario in ("run_forever", "run_until_complete"):
+    if scenario in ("run_forever", "run_until_complete", "busy"):
         assert report["running_after"] is False
+    if scenario == "busy":
+        assert report["spins"] > 100  # it really was busy
     if scenario == "run_until_complete":
         assert report["task_done_after"] is False  # the sleeping task is untouched
         assert report["task_cancelled"] is True
     if scenario in ("runner", "run"):
         assert report["main_cancelled"] is True  # the main task was cancelled first
+
+
+def test_sigint_runs_loop_signal_handler(loop_name, tmp_path):
+    report, sent_at = run_child(loop_name, "handler", tmp_path)
+    assert report["kbi"] is False, report
+    latency = report["handler_at"] - sent_at
+    assert 0 <= latency < 0.1, f"the SIGINT handler ran after {latency * 1000:.1f} ms"
+    assert report["running_after"] is False
+    assert report["usable"] == "ok"
+    assert report["removed"] is True
+    assert report["restored"] is True
