@@ -370,3 +370,23 @@ def test_cancelled_timer_repr_like_asyncio(loop, ref_loop, debug):
     got = strip_locations(repr(h)).replace(repr(h.when()), "W")
     want = strip_locations(repr(ref)).replace(repr(ref.when()), "W")
     assert got == want
+
+
+def test_random_timers_fire_in_when_order(loop):
+    import random
+
+    rng = random.Random(20240601)
+    base = loop.time() + 0.005
+    fired = []
+    handles = []
+    for i in range(2000):
+        when = base + rng.random() * 0.1
+        if rng.random() < 0.5:
+            handles.append(loop.call_at(when, fired.append, i))
+        else:
+            handles.append(loop.call_later(when - loop.time(), fired.append, i))
+    loop.call_at(base + 0.12, loop.stop)
+    run_forever_bounded(loop)
+    assert sorted(fired) == list(range(len(handles)))
+    fired_whens = [handles[i].when() for i in fired]
+    assert fired_whens == sorted(fired_whens)
