@@ -640,6 +640,21 @@ def test_ssl_socket_is_refused(loop, closing):
         run(loop, main())
 
 
+def test_socket_of_a_transport_is_refused(loop, closing):
+    a, b = stream_pair(loop, "unix", closing)
+
+    async def main():
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=a)
+        try:
+            with pytest.raises(RuntimeError, match="is used by transport"):
+                await loop.sock_recv(a, 10)
+        finally:
+            transport.close()
+            await asyncio.sleep(0)
+
+    run(loop, main())
+
+
 def test_methods_return_coroutines(loop, closing):
     """Like asyncio's, each method returns a coroutine that create_task accepts."""
     a, b = stream_pair(loop, "unix", closing)

@@ -339,6 +339,8 @@ impl SockOp {
             .call_method0(intern!(py, "create_future"))?
             .unbind();
         let (fd, side) = (self.fd, self.kind.side());
+        // asyncio refuses to wait on an fd a live transport owns.
+        crate::transports::ensure_fd_no_transport(&lp, fd, fd.into_pyobject(py)?.as_any())?;
         let installed = Arc::new(AtomicBool::new(true));
         let waiter = Py::new(
             py,
