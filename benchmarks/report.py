@@ -68,7 +68,8 @@ def markdown(doc):
         "",
         f"{doc['date']} · {m['cpu']}, {m['cores']} cores, Linux {m['kernel']} · Python {m['python']} · "
         f"{versions} · {doc['settings']['rounds']} rounds, scale {doc['settings']['scale']:g} · "
-        f"{doc['wall_seconds']:.0f} s",
+        f"{doc['wall_seconds']:.0f} s" + (" · load average {:.1f} before, {:.1f} after".format(
+            *doc["load_average"]) if "load_average" in doc else ""),
         "",
         f"Medians over rounds, each measurement in a fresh process; ± is half the min-max range in "
         f"percent of the median; (N.NNx) is the ratio to {baseline} in the same run, "

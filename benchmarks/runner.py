@@ -38,7 +38,7 @@ def main(argv=None):
         sys.exit(f"unknown loop(s) {', '.join(sorted(unknown))}; known: {', '.join(loops.LOOPS)}")
     usable = [name for name in names if loops.available(name)]
 
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     env, env_error = prepare_env(benches.values())
     results = {b: {name: {"runs": [], "error": None} for name in usable} for b in benches}
     for r in range(rounds):
@@ -72,6 +72,8 @@ def main(argv=None):
         ],
     }
     doc["wall_seconds"] = round(time.monotonic() - started, 1)
+    # The 1-minute load average before and after: other work on the machine makes noise.
+    doc["load_average"] = [load_before, os.getloadavg()[0]]
     paths = report.write_all(doc, args.out)
     print(f"\n{len(benches)} benchmarks x {len(usable)} loops x {rounds} rounds "
           f"in {doc['wall_seconds']:.0f} s; wrote {', '.join(str(p) for p in paths)}")
