@@ -27,5 +27,6 @@ fn _ferroloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handles::TimerHandle>()?;
     m.add_class::<transports::stream::StreamTransport>()?;
     m.add_class::<transports::server::Listener>()?;
+    m.add_class::<transports::datagram::DatagramTransport>()?;
     Ok(())
 }

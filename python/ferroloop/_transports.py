@@ -128,6 +128,15 @@ class _DatagramTransport(_TwinBase, transports._FlowControlMixin, transports.Dat
         "__weakref__",
     )
 
+    def pause_reading(self):
+        self._t.pause_reading()
+
+    def resume_reading(self):
+        self._t.resume_reading()
+
+    def is_reading(self):
+        return self._t.is_reading()
+
     @property
     def _address(self):
         return self._t._address

@@ -161,7 +161,6 @@ pub fn to_py<'py>(py: Python<'py>, a: &SockAddr) -> PyResult<Bound<'py, PyAny>> 
 /// A numeric Python address for `family`, or `None` when it needs Python's
 /// socket module (a host name, `'<broadcast>'`, a malformed value: Python
 /// then gives the exact error).
-#[allow(dead_code)] // the datagram transport comes next
 pub fn from_py(family: i32, addr: &Bound<'_, PyAny>) -> Option<SockAddr> {
     let mut a = SockAddr::empty();
     match family {

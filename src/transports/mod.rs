@@ -43,6 +43,26 @@ pub const LOG_THRESHOLD_FOR_CONNLOST_WRITES: u32 = 5;
 /// asyncio's `max_size`: the most one read takes from a socket.
 pub const MAX_READ: usize = 256 * 1024;
 
+thread_local! {
+    /// Where `recv` lands before the bytes object is made. One per thread;
+    /// the GIL serialises its users.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a scratch buffer of `len` bytes (a fresh one if the shared
+/// one is busy, which only re-entrant code could cause).
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0; len]),
+    })
+}
+
 /// Python objects the transports use, imported once.
 pub struct NetSupport {
     pub transport_socket: Py<PyAny>,
@@ -51,7 +71,6 @@ pub struct NetSupport {
     pub set_result_unless_cancelled: Py<PyAny>,
     pub buffered_protocol: Py<PyAny>,
     pub stream_twin: Py<PyAny>,
-    #[allow(dead_code)] // the datagram transport comes next
     pub datagram_twin: Py<PyAny>,
 }
 

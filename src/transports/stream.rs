@@ -17,7 +17,7 @@
 
 use super::{
     addr, alloc_twin, call_soon, ensure_fd_no_transport, is_exit, log, net_support, register,
-    report, unregister, RawBuffer, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
+    report, unregister, with_scratch, RawBuffer, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
 };
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
@@ -30,7 +30,6 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 use pyo3::PyTraverseError;
-use std::cell::RefCell;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
@@ -72,12 +71,6 @@ pub(crate) enum Sock {
     /// A `socket.socket`, made lazily or given by the caller.
     Py(Py<PyAny>),
     Closed,
-}
-
-thread_local! {
-    /// Where `recv` lands before the bytes object is made. One per thread; the
-    /// GIL serialises its users.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 struct State {
@@ -729,25 +722,11 @@ impl StreamTransport {
     fn read_data(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let t = slf.get();
-        let outcome = SCRATCH.with(|cell| {
-            let mut spare;
-            let mut guard = cell.try_borrow_mut();
-            let buf: &mut Vec<u8> = match guard.as_mut() {
-                Ok(b) => b,
-                Err(_) => {
-                    spare = Vec::new();
-                    &mut spare
-                }
-            };
-            if buf.len() < MAX_READ {
-                buf.resize(MAX_READ, 0);
-            }
-            match recv(t.fd, buf) {
-                Ok(0) => Read::Eof,
-                Ok(n) => Read::Data(PyBytes::new(py, &buf[..n]).unbind()),
-                Err(e) if would_block(&e) => Read::Again,
-                Err(e) => Read::Failed(os_error(e)),
-            }
+        let outcome = with_scratch(MAX_READ, |buf| match recv(t.fd, buf) {
+            Ok(0) => Read::Eof,
+            Ok(n) => Read::Data(PyBytes::new(py, &buf[..n]).unbind()),
+            Err(e) if would_block(&e) => Read::Again,
+            Err(e) => Read::Failed(os_error(e)),
         });
         let data = match outcome {
             Read::Data(d) => d,
@@ -1367,13 +1346,11 @@ impl StreamTransport {
 
 impl Drop for StreamTransport {
     fn drop(&mut self) {
-        let sock = {
-            let Some(mut st) = self.st.try_borrow_mut_for_gc() else {
-                return;
-            };
-            std::mem::replace(&mut st.sock, Sock::Closed)
-        };
-        if matches!(sock, Sock::Closed) {
+        let open = self
+            .st
+            .try_borrow_for_gc()
+            .is_some_and(|st| !matches!(st.sock, Sock::Closed));
+        if !open {
             return;
         }
         Python::attach(|py| {
@@ -1382,6 +1359,10 @@ impl Drop for StreamTransport {
                 "unclosed transport {}",
                 self.describe(py, "_SocketTransport")
             );
+            let sock = self
+                .st
+                .try_borrow_mut_for_gc()
+                .map(|mut st| std::mem::replace(&mut st.sock, Sock::Closed));
             let category = py.get_type::<PyResourceWarning>();
             if let Ok(msg) = CString::new(msg) {
                 if let Err(e) = PyErr::warn(py, category.as_any(), &msg, 1) {
@@ -1389,16 +1370,16 @@ impl Drop for StreamTransport {
                 }
             }
             match sock {
-                Sock::Raw => {
+                Some(Sock::Raw) => {
                     // SAFETY: the transport still owned the fd; nothing else closes it.
                     unsafe { libc::close(self.fd) };
                 }
-                Sock::Py(s) => {
+                Some(Sock::Py(s)) => {
                     if let Err(e) = s.bind(py).call_method0(intern!(py, "close")) {
                         e.write_unraisable(py, None);
                     }
                 }
-                Sock::Closed => {}
+                _ => {}
             }
         });
     }
