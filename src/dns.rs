@@ -346,6 +346,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Starts a worker thread with every signal blocked, so a signal (Ctrl-C)
+/// is delivered to a Python thread and ends the loop's poll at once.
+fn spawn_without_signals(work: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    // SAFETY: sigset_t is plain data, initialised by sigfillset before use;
+    // the thread inherits the mask set here, and the old mask is restored.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let spawned = std::thread::Builder::new()
+            .name("ferroloop-dns".into())
+            .spawn(work);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        spawned.map(drop)
+    }
+}
+
 impl Pool {
     /// The process's pool. Only called with the GIL held, so the lock is
     /// never contended (nor held across a fork by another thread).
@@ -383,9 +401,7 @@ impl Pool {
         }
         if st.jobs.len() > st.idle && st.workers < self.max_workers {
             let pool = self.clone();
-            let spawned = std::thread::Builder::new()
-                .name("ferroloop-dns".into())
-                .spawn(move || pool.work_loop());
+            let spawned = spawn_without_signals(move || pool.work_loop());
             match spawned {
                 Ok(_) => st.workers += 1,
                 Err(e) if st.workers == 0 => {
