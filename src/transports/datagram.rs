@@ -9,8 +9,9 @@
 //! resolves and reports errors exactly as asyncio's `sock.sendto` would.
 
 use super::{
-    addr, alloc_twin, call_soon, ensure_fd_no_transport, is_exit, log, net_support, register,
-    report, unregister, with_scratch, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
+    addr, alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log,
+    net_support, register, report, unregister, with_scratch, LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    MAX_READ,
 };
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
@@ -828,9 +829,7 @@ impl Drop for DatagramTransport {
                 }
             }
             if let Some(sock) = sock {
-                if let Err(e) = sock.bind(py).call_method0(intern!(py, "close")) {
-                    e.write_unraisable(py, None);
-                }
+                close_socket_in_drop(py, sock.bind(py));
             }
         });
     }

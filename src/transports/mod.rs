@@ -276,6 +276,20 @@ impl Drop for RawBuffer {
     }
 }
 
+/// Closes a `socket.socket` from a destructor. The collector may already have
+/// cleared the object's Python-level slots (`socket.close` reads `_io_refs`),
+/// so the C method of `_socket.socket` is called directly.
+pub(crate) fn close_socket_in_drop(py: Python<'_>, sock: &Bound<'_, PyAny>) {
+    let res = py
+        .import("_socket")
+        .and_then(|m| m.getattr("socket"))
+        .and_then(|cls| cls.getattr("close"))
+        .and_then(|close| close.call1((sock,)));
+    if let Err(e) = res {
+        e.write_unraisable(py, None);
+    }
+}
+
 /// Allocates an instance of a twin class without running `__init__`.
 pub(crate) fn alloc_twin<'py>(py: Python<'py>, cls: &Py<PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let tp = cls.as_ptr() as *mut ffi::PyTypeObject;

@@ -16,8 +16,9 @@
 //! exactly once either way.
 
 use super::{
-    addr, alloc_twin, call_soon, ensure_fd_no_transport, is_exit, log, net_support, register,
-    report, unregister, with_scratch, RawBuffer, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
+    addr, alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log,
+    net_support, register, report, unregister, with_scratch, RawBuffer,
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
 };
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
@@ -1374,11 +1375,7 @@ impl Drop for StreamTransport {
                     // SAFETY: the transport still owned the fd; nothing else closes it.
                     unsafe { libc::close(self.fd) };
                 }
-                Some(Sock::Py(s)) => {
-                    if let Err(e) = s.bind(py).call_method0(intern!(py, "close")) {
-                        e.write_unraisable(py, None);
-                    }
-                }
+                Some(Sock::Py(s)) => close_socket_in_drop(py, s.bind(py)),
                 _ => {}
             }
         });
