@@ -9,7 +9,7 @@
 use crate::errors::os_error;
 use crate::fd_table::{FdTable, Side};
 use crate::gil_cell::GilCell;
-use crate::handles::{Handle, TimerHandle};
+use crate::handles::{self, Handle, TimerHandle};
 use crate::support;
 use ferroloop_core::poller::MAX_TIMEOUT;
 use ferroloop_core::{clock, Events, Interest, Poller, ReadyQueue, TimerEntry, TimerHeap, Waker};
@@ -213,6 +213,7 @@ impl LoopCore {
         }
         lp.check_callback(py, callback, method)?;
         let h = Self::new_handle(slf, callback, args, context)?;
+        handles::untrack(&h);
         lp.ready.borrow_mut(py).push(h.clone_ref(py));
         Ok(h)
     }
@@ -246,6 +247,7 @@ impl LoopCore {
         if lp.debug() {
             capture_source(as_handle.bind(py))?;
         }
+        handles::untrack(&as_handle);
         lp.timers.borrow_mut(py).push(when, Timer(as_handle));
         Ok(timer)
     }
@@ -361,7 +363,9 @@ impl LoopCore {
                 let Some(h) = lp.ready.borrow_mut(py).pop() else {
                     break;
                 };
-                Handle::run(h.bind(py))?;
+                let res = Handle::run(h.bind(py));
+                handles::release(py, h);
+                res?;
             }
         }
         Ok(())
@@ -375,10 +379,16 @@ impl LoopCore {
         let res = Handle::run(h.bind(py));
         let dt = clock::monotonic() - t0;
         self.current_handle.replace(py, None);
-        res?;
-        if dt >= self.slow_callback_duration.get(py) {
-            support::get(py)?.slow_callback.call1(py, (slf, h, dt))?;
+        if let Err(e) = res {
+            handles::release(py, h);
+            return Err(e);
         }
+        if dt >= self.slow_callback_duration.get(py) {
+            support::get(py)?
+                .slow_callback
+                .call1(py, (slf, h.clone_ref(py), dt))?;
+        }
+        handles::release(py, h);
         Ok(())
     }
 
@@ -925,8 +935,11 @@ impl LoopCore {
         lp.task_factory.replace(py, None);
         lp.checked_code.replace(py, None);
         let transports = lp.transports.borrow_mut(py).clear();
-        // Dropped with no borrow held: a handle's last reference may run Python code.
-        drop((ready, timers, fds, poller, transports));
+        // Released with no borrow held: a handle's last reference may run Python code.
+        for h in ready.into_iter().chain(timers.into_iter().map(|t| t.0)) {
+            handles::release(py, h);
+        }
+        drop((fds, poller, transports));
     }
 
     #[getter]

@@ -168,6 +168,29 @@ impl Handle {
     }
 }
 
+/// A handle the loop's queues own cannot be garbage (the loop reaches it), so
+/// the cycle collector need not scan it: a program with many pending
+/// callbacks would otherwise pay for scanning them on every collection.
+/// CPython does the same for containers that cannot be part of a cycle.
+pub(crate) fn untrack(h: &Py<Handle>) {
+    // SAFETY: the GIL is held by every caller; untracking is idempotent.
+    unsafe { ffi::PyObject_GC_UnTrack(h.as_ptr().cast()) }
+}
+
+/// A handle leaving the loop's queues: if anyone else still holds it, cycles
+/// through it may become garbage, so the collector must see it again.
+pub(crate) fn release(_py: Python<'_>, h: Py<Handle>) {
+    let p = h.as_ptr();
+    // SAFETY: the GIL is held (token); `p` is alive while `h` is. Tracking is
+    // done only for an untracked object, as the C API requires.
+    unsafe {
+        if ffi::Py_REFCNT(p) > 1 && ffi::PyObject_GC_IsTracked(p) == 0 {
+            ffi::PyObject_GC_Track(p.cast());
+        }
+    }
+    drop(h);
+}
+
 fn check_callable(py: Python<'_>, callback: &Bound<'_, PyAny>, method: &str) -> PyResult<()> {
     support::get(py)?
         .check_callback
