@@ -398,8 +398,8 @@ impl StreamTransport {
         }
         Self::set_protocol(slf, protocol)?;
         if let Some(server) = server.filter(|s| !s.is_none()) {
-            t.st.borrow_mut(py).server = Some(server.clone().unbind());
             server.call_method1(intern!(py, "_attach"), (&twin,))?;
+            t.st.borrow_mut(py).server = Some(server.clone().unbind());
         }
         register(lp, t.fd, slf.as_any())?;
         set_nodelay(t.fd, t.family, t.sock_type, t.proto)?;
@@ -614,6 +614,32 @@ impl StreamTransport {
         };
         drop(twin);
         res.and(closed).and(detached)
+    }
+
+    /// Drops a transport whose start failed: no callbacks, the fd closed now.
+    fn abandon(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let t = slf.get();
+        let taken = {
+            let mut st = t.st.borrow_mut(py);
+            st.closing = true;
+            st.conn_lost = st.conn_lost.max(1);
+            st.lost = true;
+            (st.protocol.take(), st.server.take(), st.twin.take())
+        };
+        Self::remove_reader(slf)?;
+        unregister(t.lp(py), t.fd, slf.as_any());
+        let closed = t.close_socket(py);
+        let (protocol, server, twin) = taken;
+        let detached = match (server, &twin) {
+            (Some(server), Some(twin)) => server
+                .bind(py)
+                .call_method1(intern!(py, "_detach"), (twin,))
+                .map(drop),
+            _ => Ok(()),
+        };
+        drop((protocol, twin));
+        closed.and(detached)
     }
 
     fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -1265,13 +1291,11 @@ impl StreamTransport {
         let Err(err) = res else {
             return Ok(());
         };
-        // Not started: nothing else will close the fd.
+        // The transport never got going: no protocol callback will run, so
+        // undo what was done and close the fd here.
         let started = t.st.borrow(py).twin.is_some();
-        if !started {
-            t.close_socket(py)?;
-        } else {
-            Self::close_impl(slf)?;
-        }
+        let transport = started.then(|| Self::public(slf));
+        Self::abandon(slf)?;
         if is_exit(py, &err) {
             return Err(err);
         }
@@ -1286,8 +1310,8 @@ impl StreamTransport {
             if let Some(p) = protocol {
                 ctx.set_item("protocol", p)?;
             }
-            if started {
-                ctx.set_item("transport", Self::public(slf))?;
+            if let Some(transport) = transport {
+                ctx.set_item("transport", transport)?;
             }
             t.lp(py)
                 .as_any()
