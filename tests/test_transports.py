@@ -332,6 +332,7 @@ def test_extra_info(loop, family):
             assert sock.fileno() >= 0
             assert sock.family == family
             assert sock.type == socket.SOCK_STREAM
+            assert sock._sock.gettimeout() == 0.0  # the socket object is non-blocking
             assert tr.get_extra_info("sockname") == sock.getsockname()
             assert tr.get_extra_info("peername") == sock.getpeername()
             assert tr.get_extra_info("sockname") == other.get_extra_info("peername") or family == socket.AF_UNIX

@@ -883,7 +883,10 @@ impl StreamTransport {
         if current {
             let kwargs = PyDict::new(py);
             kwargs.set_item(intern!(py, "fileno"), self.fd)?;
-            let s = cls.call((self.family, self.sock_type, self.proto), Some(&kwargs))?;
+            // SOCK_NONBLOCK in the type makes the object non-blocking (timeout
+            // 0.0, as asyncio's setblocking(False) leaves it) without a syscall.
+            let kind = self.sock_type | libc::SOCK_NONBLOCK;
+            let s = cls.call((self.family, kind, self.proto), Some(&kwargs))?;
             self.st.borrow_mut(py).sock = Sock::Py(s.clone().unbind());
             Ok(s)
         } else {
