@@ -760,3 +760,30 @@ def test_unclosed_transport_warns(loop):
         gc.collect()
     messages = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert any(m.startswith("unclosed transport <") for m in messages), messages
+
+
+def test_loop_sendfile(loop, tmp_path):
+    path = tmp_path / "payload"
+    payload = bytes(range(256)) * 4096 + b"tail"  # 1 MiB and a bit
+    path.write_bytes(payload)
+
+    async def main():
+        server, t, c, s = await tcp_pair(loop, lambda: Recorder(loop), lambda: Recorder(loop))
+        with open(path, "rb") as f:
+            sent = await loop.sendfile(t, f, 100, 200_000)
+            assert sent == 200_000
+            assert f.tell() == 200_100
+            sent = await loop.sendfile(t, f, 200_100)
+            assert sent == len(payload) - 200_100
+        assert t.get_protocol() is c  # restored
+        assert t.is_reading()
+        t.write(b"!")
+        expected = payload[100:] + b"!"
+        assert await asyncio.wait_for(s.received(len(expected)), 10) == expected
+        t.close()
+        with pytest.raises(RuntimeError, match="Transport is closing"):
+            with open(path, "rb") as f:
+                await loop.sendfile(t, f)
+        await shutdown(server, s.transport)
+
+    run(loop, main())

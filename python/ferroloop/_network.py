@@ -16,7 +16,7 @@ import socket
 import stat
 import sys
 import weakref
-from asyncio import events, exceptions, staggered, tasks, trsock
+from asyncio import constants, events, exceptions, protocols, staggered, tasks, transports, trsock
 
 try:
     import ssl as _ssl
@@ -103,6 +103,63 @@ def _interleave(infos, first_family_count=1):
         del groups[0][: first_family_count - 1]
     out.extend(info for info in itertools.chain.from_iterable(itertools.zip_longest(*groups)) if info is not None)
     return out
+
+
+class _SendfileProtocol(protocols.Protocol):
+    """Stands in for a transport's protocol while ``loop.sendfile`` writes to it.
+
+    Reading is paused; ``pause_writing``/``resume_writing`` drive ``drain()``; the
+    real protocol still hears ``connection_lost``, and gets everything back after."""
+
+    def __init__(self, transport):
+        if not isinstance(transport, transports._FlowControlMixin):
+            raise TypeError("transport should be _FlowControlMixin instance")
+        self._transport = transport
+        self._proto = transport.get_protocol()
+        self._should_resume_reading = transport.is_reading()
+        self._should_resume_writing = transport._protocol_paused
+        transport.pause_reading()
+        transport.set_protocol(self)
+        self._write_ready_fut = transport._loop.create_future() if self._should_resume_writing else None
+
+    async def drain(self):
+        if self._transport.is_closing():
+            raise ConnectionError("Connection closed by peer")
+        if self._write_ready_fut is not None:
+            await self._write_ready_fut
+
+    def connection_made(self, transport):
+        raise RuntimeError("Invalid state: connection should have been established already.")
+
+    def connection_lost(self, exc):
+        if self._write_ready_fut is not None:
+            self._write_ready_fut.set_exception(exc if exc is not None else ConnectionError("Connection is closed by peer"))
+        self._proto.connection_lost(exc)
+
+    def pause_writing(self):
+        if self._write_ready_fut is None:
+            self._write_ready_fut = self._transport._loop.create_future()
+
+    def resume_writing(self):
+        if self._write_ready_fut is not None:
+            self._write_ready_fut.set_result(False)
+            self._write_ready_fut = None
+
+    def data_received(self, data):
+        raise RuntimeError("Invalid state: reading should be paused")
+
+    def eof_received(self):
+        raise RuntimeError("Invalid state: reading should be paused")
+
+    async def restore(self):
+        self._transport.set_protocol(self._proto)
+        if self._should_resume_reading:
+            self._transport.resume_reading()
+        if self._write_ready_fut is not None:
+            # The connection went away while paused: drain() raised already.
+            self._write_ready_fut.cancel()
+        if self._should_resume_writing:
+            self._proto.resume_writing()
 
 
 class Server(events.AbstractServer):
@@ -666,6 +723,56 @@ class NetworkMixin:
             return self.__dict__["_unix_server_sockets"]
         except KeyError:
             return self.__dict__.setdefault("_unix_server_sockets", {})
+
+    # -- sendfile ----------------------------------------------------------
+
+    async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
+        """Send a file to a transport; returns the bytes sent.
+
+        ferroloop's transports take the read-and-write path (asyncio's fallback);
+        ``fallback=False`` is refused as asyncio refuses it for such transports."""
+        if transport.is_closing():
+            raise RuntimeError("Transport is closing")
+        mode = getattr(transport, "_sendfile_compatible", constants._SendfileMode.UNSUPPORTED)
+        if mode is constants._SendfileMode.UNSUPPORTED:
+            raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
+        if mode is constants._SendfileMode.TRY_NATIVE:
+            try:
+                return await self._sendfile_native(transport, file, offset, count)
+            except exceptions.SendfileNotAvailableError:
+                if not fallback:
+                    raise
+        if not fallback:
+            raise RuntimeError(f"fallback is disabled and native sendfile is not supported for transport {transport!r}")
+        return await self._sendfile_fallback(transport, file, offset, count)
+
+    async def _sendfile_native(self, transp, file, offset, count):
+        raise exceptions.SendfileNotAvailableError("sendfile syscall is not supported")
+
+    async def _sendfile_fallback(self, transp, file, offset, count):
+        if offset:
+            file.seek(offset)
+        blocksize = min(count, 16384) if count else 16384
+        buf = bytearray(blocksize)
+        total_sent = 0
+        proto = _SendfileProtocol(transp)
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total_sent, blocksize)
+                    if blocksize <= 0:
+                        return total_sent
+                view = memoryview(buf)[:blocksize]
+                read = await self.run_in_executor(None, file.readinto, view)
+                if not read:
+                    return total_sent  # end of file
+                await proto.drain()
+                transp.write(view[:read])  # copied by the transport: buf is reused
+                total_sent += read
+        finally:
+            if total_sent > 0 and hasattr(file, "seek"):
+                file.seek(offset + total_sent)
+            await proto.restore()
 
     # -- Unix ------------------------------------------------------------
 
