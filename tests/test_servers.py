@@ -108,6 +108,7 @@ def test_server_object(loop):
     async def main():
         server = await loop.create_server(lambda: Proto(loop), "127.0.0.1", 0)
         assert isinstance(server, asyncio.AbstractServer)
+        assert isinstance(server, asyncio.Server)
         assert server.get_loop() is loop
         assert server.is_serving()
         (sock,) = server.sockets

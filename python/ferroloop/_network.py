@@ -16,7 +16,7 @@ import socket
 import stat
 import sys
 import weakref
-from asyncio import constants, events, exceptions, protocols, staggered, tasks, transports, trsock
+from asyncio import base_events, constants, exceptions, protocols, staggered, tasks, transports, trsock
 
 try:
     import ssl as _ssl
@@ -162,8 +162,11 @@ class _SendfileProtocol(protocols.Protocol):
             self._proto.resume_writing()
 
 
-class Server(events.AbstractServer):
-    """A listening server: asyncio's ``Server`` semantics for the running Python."""
+class Server(base_events.Server):
+    """A listening server: asyncio's ``Server`` semantics for the running Python.
+
+    A subclass of ``asyncio.Server`` (an ``asyncio.AbstractServer``) so type
+    checks pass; every method is ferroloop's own."""
 
     def __init__(
         self, loop, sockets, protocol_factory, ssl_context, backlog, ssl_handshake_timeout, ssl_shutdown_timeout=None
