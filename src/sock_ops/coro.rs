@@ -13,14 +13,24 @@
 //! `Future.__await__` does, so the Task treats it as awaited. Throwing into
 //! a coroutine that waits cancels its future: the operation is abandoned, and
 //! the future's done callbacks unregister whatever it watched.
+//!
+//! The type's `tp_iternext` and `am_send` slots are native functions set
+//! after PyO3 creates the type ([`install_slots`]): the C Task steps a
+//! coroutine with `am_send` and `await` with `tp_iternext`, and both can
+//! then return a result without creating a `StopIteration` (`am_send`), or
+//! with one only for a non-`None` result (`tp_iternext`).
 
 use crate::gil_cell::GilCell;
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
+use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyType};
 use pyo3::PyTraverseError;
+use pyo3::PyTypeInfo;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// What a native coroutine does when first stepped.
 pub(crate) trait Start: Send + Sync {
@@ -48,12 +58,27 @@ pub(crate) struct NativeCoro {
     state: GilCell<State>,
 }
 
-fn stop_with(value: Py<PyAny>) -> PyErr {
-    PyStopIteration::new_err((value,))
+/// What one step of the coroutine did.
+enum Step {
+    /// Suspended on this future.
+    Yield(Py<PyAny>),
+    /// Finished with this value.
+    Return(Py<PyAny>),
+}
+
+impl Step {
+    /// The Python protocol's form: a yielded value, or `StopIteration(value)`.
+    fn into_result(self) -> PyResult<Py<PyAny>> {
+        match self {
+            Step::Yield(v) => Ok(v),
+            Step::Return(v) => Err(PyStopIteration::new_err((v,))),
+        }
+    }
 }
 
 impl NativeCoro {
     pub fn new(py: Python<'_>, name: &'static str, start: Box<dyn Start>) -> PyResult<Py<Self>> {
+        install_slots(py);
         Py::new(
             py,
             NativeCoro {
@@ -63,7 +88,7 @@ impl NativeCoro {
         )
     }
 
-    fn step(&self, py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn step(&self, py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<Step> {
         let state = self.state.replace(py, State::Finished);
         match state {
             State::Created(start) => {
@@ -74,11 +99,11 @@ impl NativeCoro {
                     ));
                 }
                 match start.start(py)? {
-                    Started::Return(v) => Err(stop_with(v)),
+                    Started::Return(v) => Ok(Step::Return(v)),
                     Started::Await(fut) => {
                         fut.setattr(py, intern!(py, "_asyncio_future_blocking"), true)?;
                         self.state.replace(py, State::Awaiting(fut.clone_ref(py)));
-                        Ok(fut)
+                        Ok(Step::Yield(fut))
                     }
                 }
             }
@@ -89,7 +114,7 @@ impl NativeCoro {
                     return Err(PyRuntimeError::new_err("await wasn't used with future"));
                 }
                 let result = b.call_method0(intern!(py, "result"))?;
-                Err(stop_with(result.unbind()))
+                Ok(Step::Return(result.unbind()))
             }
             State::Finished => Err(PyRuntimeError::new_err(
                 "cannot reuse already awaited coroutine",
@@ -145,12 +170,13 @@ impl NativeCoro {
         slf
     }
 
+    // The C-level slot is `coro_iternext`; this is `__next__` for Python callers.
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.step(py, None)
+        self.step(py, None)?.into_result()
     }
 
     fn send(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.step(py, Some(value))
+        self.step(py, Some(value))?.into_result()
     }
 
     #[pyo3(signature = (typ, val=None, tb=None))]
@@ -216,4 +242,111 @@ impl NativeCoro {
         // Dropped after the borrow ends: a decref may run arbitrary code.
         drop(taken);
     }
+}
+
+/// Runs one step from a C slot: `obj` is a `NativeCoro`, the GIL is held.
+/// A panic becomes a Python exception rather than crossing into C.
+///
+/// # Safety
+/// `obj` must be a live `NativeCoro`; `arg` NULL or a live object.
+unsafe fn step_from_c(obj: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> PyResult<Step> {
+    // SAFETY: slots run with the GIL held.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: the slot belongs to NativeCoro's type, so `obj` is one; `arg`
+    // is borrowed for the call.
+    let (coro, arg) = unsafe {
+        (
+            Bound::from_borrowed_ptr(py, obj),
+            Bound::from_borrowed_ptr_or_opt(py, arg),
+        )
+    };
+    // SAFETY: as above, `obj` is a NativeCoro.
+    let coro = unsafe { coro.cast_unchecked::<NativeCoro>() };
+    catch_unwind(AssertUnwindSafe(|| coro.get().step(py, arg.as_ref()))).unwrap_or_else(|_| {
+        Err(PyRuntimeError::new_err(
+            "ferroloop: internal error in a native coroutine",
+        ))
+    })
+}
+
+/// `tp_iternext`: a `None` result is the end with no exception at all, any
+/// other result a `StopIteration` built by CPython without normalising.
+unsafe extern "C" fn coro_iternext(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls the slot with a live NativeCoro.
+    let res = unsafe { step_from_c(obj, std::ptr::null_mut()) };
+    // SAFETY: the GIL is held (we are in a slot).
+    let py = unsafe { Python::assume_attached() };
+    match res {
+        Ok(Step::Yield(v)) => v.into_ptr(),
+        Ok(Step::Return(v)) if v.is_none(py) => std::ptr::null_mut(),
+        Ok(Step::Return(v)) => {
+            let ptr = v.as_ptr();
+            // SAFETY: `ptr` is alive (owned by `v`) for these calls. A tuple or
+            // an exception must be wrapped, or CPython would unpack it.
+            unsafe {
+                if ffi::PyTuple_Check(ptr) != 0 || ffi::PyExceptionInstance_Check(ptr) != 0 {
+                    PyStopIteration::new_err((v,)).restore(py);
+                } else {
+                    ffi::PyErr_SetObject(ffi::PyExc_StopIteration, ptr);
+                }
+            }
+            std::ptr::null_mut()
+        }
+        Err(e) => {
+            e.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// `am_send`, used by `PyIter_Send` (the C Task's step, `await` on 3.11):
+/// results come back with no exception.
+unsafe extern "C" fn coro_am_send(
+    obj: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+    result: *mut *mut ffi::PyObject,
+) -> ffi::PySendResult {
+    // SAFETY: CPython calls the slot with a live NativeCoro and argument.
+    let res = unsafe { step_from_c(obj, arg) };
+    // SAFETY: the GIL is held (we are in a slot); `result` is writable.
+    unsafe {
+        let py = Python::assume_attached();
+        match res {
+            Ok(Step::Yield(v)) => {
+                *result = v.into_ptr();
+                ffi::PySendResult::PYGEN_NEXT
+            }
+            Ok(Step::Return(v)) => {
+                *result = v.into_ptr();
+                ffi::PySendResult::PYGEN_RETURN
+            }
+            Err(e) => {
+                e.restore(py);
+                *result = std::ptr::null_mut();
+                ffi::PySendResult::PYGEN_ERROR
+            }
+        }
+    }
+}
+
+/// Points NativeCoro's `tp_iternext` and `am_send` at the native functions
+/// above, once. PyO3 has no `am_send`, and its `__next__` can only report a
+/// result by raising `StopIteration`.
+fn install_slots(py: Python<'_>) {
+    static INSTALLED: PyOnceLock<()> = PyOnceLock::new();
+    INSTALLED.get_or_init(py, || {
+        let tp = NativeCoro::type_object(py);
+        let tp = tp.as_type_ptr();
+        // SAFETY: the type is a heap type PyO3 just created (its async
+        // methods live in the heap type object, and `__await__` made it
+        // non-NULL); slots may be replaced while no instance exists yet, and
+        // PyType_Modified drops any cached lookups.
+        unsafe {
+            (*tp).tp_iternext = Some(coro_iternext);
+            if let Some(methods) = (*tp).tp_as_async.as_mut() {
+                methods.am_send = Some(coro_am_send);
+            }
+            ffi::PyType_Modified(tp);
+        }
+    });
 }

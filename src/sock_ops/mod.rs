@@ -19,6 +19,7 @@
 mod buffer;
 pub(crate) mod coro;
 pub(crate) mod sockaddr;
+mod socket_object;
 
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
@@ -35,7 +36,7 @@ use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyTuple, PyType};
+use pyo3::types::{PyDict, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
 use pyo3::PyTraverseError;
 use sockaddr::SockAddr;
@@ -519,11 +520,18 @@ impl SockDone {
 /// socket can be one).
 fn ssl_socket_type(py: Python<'_>) -> PyResult<Option<&Bound<'_, PyType>>> {
     static SSL_SOCKET: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    static MODULES: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
     if let Some(t) = SSL_SOCKET.get(py) {
         return Ok(Some(t.bind(py)));
     }
-    let modules = py.import("sys")?.getattr(intern!(py, "modules"))?;
-    let Ok(ssl) = modules.get_item(intern!(py, "ssl")) else {
+    let modules = MODULES.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py
+            .import("sys")?
+            .getattr("modules")?
+            .cast_into::<PyDict>()?
+            .unbind())
+    })?;
+    let Some(ssl) = modules.bind(py).get_item(intern!(py, "ssl"))? else {
         return Ok(None);
     };
     let Ok(tp) = ssl.getattr(intern!(py, "SSLSocket")) else {
@@ -537,14 +545,24 @@ fn ssl_socket_type(py: Python<'_>) -> PyResult<Option<&Bound<'_, PyType>>> {
 /// debug mode). Returns the socket's fd.
 fn checked_fd(sock: &Bound<'_, PyAny>) -> PyResult<RawFd> {
     let py = sock.py();
-    if let Some(ssl) = ssl_socket_type(py)? {
-        if sock.is_instance(ssl)? {
-            return Err(PyTypeError::new_err("Socket cannot be of type SSLSocket"));
+    if !socket_object::is_plain_socket(sock) {
+        if let Some(ssl) = ssl_socket_type(py)? {
+            if sock.is_instance(ssl)? {
+                return Err(PyTypeError::new_err("Socket cannot be of type SSLSocket"));
+            }
         }
+    }
+    let blocking = || PyValueError::new_err("the socket must be non-blocking");
+    if let Some(fields) = socket_object::fields(sock) {
+        return if fields.nonblocking {
+            Ok(fields.fd)
+        } else {
+            Err(blocking())
+        };
     }
     let timeout = sock.call_method0(intern!(py, "gettimeout"))?;
     if timeout.is_none() || timeout.extract::<f64>()? != 0.0 {
-        return Err(PyValueError::new_err("the socket must be non-blocking"));
+        return Err(blocking());
     }
     sock.call_method0(intern!(py, "fileno"))?.extract()
 }
