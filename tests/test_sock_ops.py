@@ -671,6 +671,51 @@ def test_methods_return_coroutines(loop, closing):
     unused.close()
 
 
+def test_coroutine_protocol(loop, closing):
+    """send/throw/close behave as on a Python coroutine."""
+    a, b = stream_pair(loop, "unix", closing)
+    coro = loop.sock_recv(a, 10)
+    assert coro.__name__ == "sock_recv"
+    with pytest.raises(TypeError, match="just-started"):
+        coro.send(1)
+    fut = coro.send(None)  # no data: suspends on a future
+    assert asyncio.isfuture(fut) and fut._asyncio_future_blocking
+    with pytest.raises(ValueError, match="thrown"):
+        coro.throw(ValueError("thrown"))
+    with pytest.raises(RuntimeError, match="cannot reuse"):
+        coro.send(None)
+    coro.close()
+
+    done = loop.sock_sendall(a, b"x")
+    with pytest.raises(StopIteration) as info:
+        done.send(None)
+    assert info.value.value is None
+    b.settimeout(1.0)
+    assert b.recv(1) == b"x"
+
+    closed = loop.sock_recv(a, 10)
+    closed.close()
+    with pytest.raises(RuntimeError, match="cannot reuse"):
+        closed.send(None)
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"), reason="eager tasks are 3.12+")
+def test_eager_task(loop, closing):
+    a, b = stream_pair(loop, "unix", closing)
+    b.send(b"eager")
+    loop.set_task_factory(asyncio.eager_task_factory)
+
+    async def main():
+        ready = loop.create_task(loop.sock_recv(a, 10))
+        assert ready.done()  # completed during create_task, without suspending
+        waiting = loop.create_task(loop.sock_recv(a, 10))
+        assert not waiting.done()
+        b.send(b"later")
+        return ready.result(), await waiting
+
+    assert run(loop, main()) == (b"eager", b"later")
+
+
 def test_wait_for_timeout_unregisters(loop, closing):
     a, b = stream_pair(loop, "unix", closing)
 
