@@ -173,8 +173,8 @@ class Server(base_events.Server):
     ):
         self._loop = loop
         self._sockets = sockets
-        # Python 3.11 counts connections; 3.12+ keeps the transports, weakly,
-        # so an abandoned transport can still be collected.
+        # Python 3.11 and 3.12 count connections; 3.13 keeps the transports,
+        # weakly, so an abandoned transport can still be collected.
         self._active_count = 0
         self._clients = weakref.WeakSet()
         self._waiters = []
@@ -196,6 +196,8 @@ class Server(base_events.Server):
             self._clients.add(transport)
 
     def _detach(self, transport=None):
+        if not _PY313:
+            assert self._active_count > 0
         self._active_count -= 1
         if transport is not None:
             self._clients.discard(transport)
@@ -203,7 +205,7 @@ class Server(base_events.Server):
             self._wakeup()
 
     def _connections(self):
-        return len(self._clients) if _PY312 else self._active_count
+        return len(self._clients) if _PY313 else self._active_count
 
     def _wakeup(self):
         waiters, self._waiters = self._waiters, None

@@ -958,12 +958,12 @@ impl StreamTransport {
     }
 
     fn __clear__(&self) {
-        // The socket stays: it refers to nothing, and Drop must close it.
+        // The socket stays (it refers to nothing, and Drop must close it), and
+        // so does the server, which Drop tells on 3.13; neither refers back.
         let taken = self.st.try_borrow_mut_for_gc().map(|mut st| {
             (
                 st.protocol.take(),
                 st.twin.take(),
-                st.server.take(),
                 st.extra.take(),
                 st.socket_info.take(),
             )
@@ -1404,6 +1404,16 @@ impl Drop for StreamTransport {
                 }
                 Some(Sock::Py(s)) => close_socket_in_drop(py, s.bind(py)),
                 _ => {}
+            }
+            // 3.13's `__del__` also detaches from the server.
+            let server = self
+                .st
+                .try_borrow_mut_for_gc()
+                .and_then(|mut st| st.server.take());
+            if let Some(server) = server.filter(|_| py.version_info() >= (3, 13)) {
+                if let Err(e) = server.bind(py).call_method0(intern!(py, "_detach")) {
+                    e.write_unraisable(py, None);
+                }
             }
         });
     }
