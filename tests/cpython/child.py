@@ -134,9 +134,13 @@ class EventResult(unittest.TestResult):
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        if self.current is None or not isinstance(test, unittest.TestCase):
+        if not isinstance(test, unittest.TestCase):
             # a skipped class or module (setUpClass raising SkipTest)
             self._fixture(test, "skipped", reason)
+        elif self.current is None:
+            # Python 3.12+ skips a test of a skipped class without startTest
+            self.events.emit(ev="result", id=short_id(test.id()), outcome="skipped",
+                             details=[reason])
         else:
             self._set("skipped", reason)
 

@@ -26,7 +26,6 @@ import asyncio.unix_events
 import importlib
 import inspect
 import re
-import unittest
 
 STDLIB = "asyncio"
 _STDLIB_LOOP = asyncio.SelectorEventLoop  # taken before anything replaces it

@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 from . import lists, report
-from .child import PACKAGE
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -71,6 +70,17 @@ def expected_path(loop: str) -> Path:
     if loop == DEFAULT_LOOP:
         return HERE / "expected_failures.txt"
     return HERE / f"expected_failures.{loop}.txt"
+
+
+def _package_stamp(name: str) -> dict[str, float]:
+    """Modification times of the loop package's files: a rebuild in the middle
+    of a run (an editable install rewrites the extension in place) crashes or
+    changes the children that load it after, so such a run proves nothing."""
+    if name == STDLIB:
+        return {}
+    module = __import__(name)
+    folder = Path(module.__file__).parent
+    return {str(p): p.stat().st_mtime for p in folder.rglob("*") if p.suffix in (".so", ".py")}
 
 
 def discover_modules() -> list[str]:
@@ -149,6 +159,9 @@ def _fixture_covers(fixture_id: str, test_id: str) -> bool:
     return test_id.startswith(scope + ".")
 
 
+_LIVE: set[subprocess.Popen] = set()  # children running now, for Ctrl-C
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -163,6 +176,12 @@ def run_module(module: str, loop: str, exclude: list[str], opts, workdir: Path) 
     crash_path = workdir / f"{module}.faulthandler.txt"
     config_path = workdir / f"{module}.config.json"
     log_path = workdir / f"{module}.log"
+    # Tests write scratch files (test.support's TESTFN) into the current
+    # directory, as under regrtest: give each module its own.
+    scratch = workdir / f"{module}.cwd"
+    scratch.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     events_path.write_text("")
     log = open(log_path, "w")
     started = time.monotonic()
@@ -188,12 +207,14 @@ def run_module(module: str, loop: str, exclude: list[str], opts, workdir: Path) 
         log.flush()
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.cpython.child", str(config_path)],
-            cwd=ROOT,
+            cwd=scratch,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # so a kill takes its subprocesses too
         )
+        _LIVE.add(proc)
         budget_exhausted = False
         try:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -206,8 +227,14 @@ def run_module(module: str, loop: str, exclude: list[str], opts, workdir: Path) 
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        finally:
+            _LIVE.discard(proc)
 
-        events, offset = _read_events(events_path, offset)
+        try:
+            events, offset = _read_events(events_path, offset)
+        except FileNotFoundError:
+            events = []
+            run.notes.append(f"{events_path} vanished during the run")
         open_test = None
         done = False
         for ev in events:
@@ -258,6 +285,7 @@ def run_module(module: str, loop: str, exclude: list[str], opts, workdir: Path) 
             break
         run.restarts += 1
     log.close()
+    shutil.rmtree(scratch, ignore_errors=True)
 
     for ev in fixtures:
         if ev["outcome"] == "error" and not any(
@@ -277,6 +305,41 @@ def run_module(module: str, loop: str, exclude: list[str], opts, workdir: Path) 
         run.tests[test_id] = TestOutcome(test_id, outcome, details)
     run.elapsed = round(time.monotonic() - started, 1)
     return run
+
+
+def _evaluate(loop: str, ran: dict, minor: str):
+    """Failures missing from the loop's expected-failures list, listed tests
+    that passed, listed tests that did not run, and the list itself."""
+    expected = {}
+    if loop != STDLIB:
+        entries = lists.for_version(lists.parse(expected_path(loop)), minor)
+        expected = {e.test_id: e for e in entries}
+    unexpected, fixed = [], []
+    for module in sorted(ran):
+        for t in sorted(ran[module].tests.values(), key=lambda t: t.id):
+            if t.outcome in FAILING and t.id not in expected:
+                unexpected.append(t)
+            elif t.outcome == "passed" and t.id in expected:
+                fixed.append(t)
+    seen = {t for run in ran.values() for t in run.tests}
+    stale = sorted(i for i in expected if i.split(".")[0] in ran and i not in seen)
+    return unexpected, fixed, stale, expected
+
+
+def _print_loop_notes(loop: str, ran: dict) -> None:
+    tests = [t for r in ran.values() for t in r.tests.values()]
+    no_loop = [t for t in tests if t.outcome == "passed" and not t.loops_under_test]
+    # a stdlib loop other than the virtual-clock TestLoop in a test that never
+    # made one of the loop under test: a place the adapters missed
+    strays = sorted({(t.id, name) for t in tests if not t.loops_under_test
+                     for name in t.stdlib_loops if name != "TestLoop"})
+    if no_loop:
+        print(f"note: {len(no_loop)} of the passing tests never created a {loop} loop "
+              f"(virtual-clock TestLoop or no loop at all)")
+    if strays:
+        print(f"note: {len(strays)} tests ran on a stdlib loop instead of {loop}:")
+        for test_id, name in strays[:10]:
+            print(f"        {test_id}: {name}")
 
 
 def _weight(module: str, previous: dict) -> float:
@@ -349,14 +412,18 @@ def main(argv=None) -> int:
 
     previous = report.load_json(RESULTS / f"{full_version}.json")
     jobs = []
+    workdirs = {}
     for loop in loops_to_run:
         prev_times = {
             m: v.get("elapsed", 0)
             for m, v in previous.get("loops", {}).get(loop, {}).get("modules", {}).items()
         }
-        workdir = TMP / f"{full_version}-{loop}"
+        # private to this run, so runs in parallel cannot trip over each other;
+        # becomes results/tmp/<version>-<loop> when the run ends
+        workdir = TMP / f"{full_version}-{loop}.run{os.getpid()}"
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
+        workdirs[loop] = workdir
         for m in modules:
             if m not in na_modules:
                 jobs.append((loop, m, workdir, _weight(m, prev_times)))
@@ -378,34 +445,40 @@ def main(argv=None) -> int:
                   f"{f', {run.restarts} restarts' if run.restarts else ''})", flush=True)
         return run
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+    stamps = {loop: _package_stamp(loop) for loop in loops_to_run}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, opts.jobs))
+    try:
         for f in concurrent.futures.as_completed([pool.submit(work, j) for j in jobs]):
             f.result()
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_LIVE):
+            _kill_group(proc)
+        raise
+    pool.shutdown()
     print(f"finished in {time.monotonic() - t0:.0f}s")
-
     for loop, by_module in runs.items():
         full = {m: [dataclasses.asdict(t) for t in r.tests.values()] for m, r in by_module.items()}
-        (TMP / f"{full_version}-{loop}" / "results.json").write_text(json.dumps(full, indent=1))
+        (workdirs[loop] / "results.json").write_text(json.dumps(full, indent=1))
+        latest = TMP / f"{full_version}-{loop}"
+        shutil.rmtree(latest, ignore_errors=True)
+        try:
+            workdirs[loop].rename(latest)
+        except OSError:
+            pass
+
+    rebuilt = [loop for loop in loops_to_run if _package_stamp(loop) != stamps[loop]]
+    if rebuilt:
+        print(f"\nERROR: {', '.join(rebuilt)} was rebuilt while the tests ran; "
+              "its results are not trustworthy (logs in results/tmp). Run again.", file=sys.stderr)
+        return 3
 
     status = 0
     summaries = {}
     for loop in loops_to_run:
         listed_path = expected_path(loop)
-        expected = {}
-        if loop != STDLIB:
-            expected = {e.test_id: e for e in lists.for_version(lists.parse(listed_path), minor)}
         ran = runs[loop]
-        unexpected, fixed, stale = [], [], []
-        for module in sorted(ran):
-            for t in sorted(ran[module].tests.values(), key=lambda t: t.id):
-                if t.outcome in FAILING and t.id not in expected:
-                    unexpected.append(t)
-                elif t.outcome == "passed" and t.id in expected:
-                    fixed.append(t)
-        seen = {t for run in ran.values() for t in run.tests}
-        stale = sorted(i for i in expected if i.split(".")[0] in ran and i not in seen)
-        summaries[loop] = (unexpected, fixed, stale, expected)
-
+        unexpected, fixed, stale, expected = _evaluate(loop, ran, minor)
         print(f"\n== {loop}: {report.counts_line(report.total(ran.values(), expected))}")
         for t in unexpected:
             print(f"FAIL    {t.id}: {t.summary}")
@@ -417,33 +490,24 @@ def main(argv=None) -> int:
         for test_id in stale:
             print(f"STALE   {test_id}  (listed in {listed_path.name}, no such test ran)")
         if loop != STDLIB:
-            no_loop = [t for r in ran.values() for t in r.tests.values()
-                       if t.outcome == "passed" and not t.loops_under_test]
-            strays = sorted({(t.id, name) for r in ran.values() for t in r.tests.values()
-                             for name in t.stdlib_loops if name != "TestLoop"})
-            if no_loop:
-                print(f"note: {len(no_loop)} of the passing tests never created a {loop} loop "
-                      f"(virtual-clock TestLoop or no loop at all)")
-            if strays:
-                print(f"note: {len(strays)} tests created a stdlib loop while running on {loop}:")
-                for test_id, name in strays[:10]:
-                    print(f"        {test_id}: {name}")
+            _print_loop_notes(loop, ran)
 
         if opts.update_expected and loop != STDLIB:
             failures = {t.id: "untriaged: " + t.summary for t in unexpected}
-            current = {t.id: expected[t.id].reason
-                       for r in ran.values() for t in r.tests.values()
-                       if t.outcome in FAILING and t.id in expected}
-            failures.update(current)
+            failures.update(
+                (t.id, expected[t.id].reason)
+                for r in ran.values() for t in r.tests.values()
+                if t.outcome in FAILING and t.id in expected
+            )
             entries = lists.regenerate(lists.parse(listed_path), minor, failures, set(ran))
             lists.write(listed_path, EXPECTED_HEADER, entries)
             print(f"wrote {listed_path.relative_to(ROOT)}: {len(failures)} failures on {minor}")
+            unexpected, fixed, stale, expected = _evaluate(loop, ran, minor)
         elif unexpected or (fixed and loop != STDLIB):
             status = 1
+        summaries[loop] = (unexpected, fixed, stale, expected)
 
     if not opts.no_report and not opts.only:
-        path_md, path_json = report.write(
-            RESULTS, full_version, runs, summaries, modules, na_modules, not_applicable
-        )
+        path_md, path_json = report.write(RESULTS, full_version, runs, summaries, na_modules)
         print(f"\nwrote {path_md.relative_to(ROOT)} and {path_json.relative_to(ROOT)}")
     return status
