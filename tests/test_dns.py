@@ -8,7 +8,9 @@ import asyncio
 import itertools
 import logging
 import os
+import signal
 import socket
+import time
 
 import pytest
 
@@ -206,6 +208,40 @@ def test_cancel_lookup(loop):
         return await loop.getaddrinfo("localhost", 81)
 
     assert run(loop, main()) == socket.getaddrinfo("localhost", 81)
+
+
+def test_close_with_lookup_in_flight_leaks_nothing(loop_factory):
+    before = _open_fds()
+    lp = loop_factory()
+    lp.run_until_complete(lp.getaddrinfo("localhost", 80))
+    task = lp.create_task(lp.getaddrinfo("nonexistent.invalid", 80))
+    lp.run_until_complete(asyncio.sleep(0))  # the (slow) lookup is now running
+    task.cancel()
+    lp.run_until_complete(asyncio.sleep(0))
+    lp.close()
+    for _ in range(200):
+        if _open_fds() == before:
+            break
+        time.sleep(0.005)
+    assert _open_fds() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_lookup_in_forked_child(loop, loop_factory):
+    run(loop, loop.getaddrinfo("localhost", 80))  # the parent's lookup threads exist
+    pid = os.fork()
+    if pid == 0:  # child: a new loop must resolve names too
+        code = 1
+        try:
+            signal.alarm(10)
+            child_loop = loop_factory()
+            got = child_loop.run_until_complete(child_loop.getaddrinfo("localhost", 80))
+            child_loop.close()
+            code = 0 if got == socket.getaddrinfo("localhost", 80) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_closed_loop_refuses_lookups(loop):
