@@ -16,7 +16,7 @@ import socket
 import stat
 import sys
 import weakref
-from asyncio import base_events, constants, exceptions, protocols, staggered, tasks, transports, trsock
+from asyncio import base_events, constants, events, exceptions, protocols, staggered, tasks, transports, trsock
 
 try:
     import ssl as _ssl
@@ -734,8 +734,9 @@ class NetworkMixin:
     async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
         """Send a file to a transport; returns the bytes sent.
 
-        ferroloop's transports take the read-and-write path (asyncio's fallback);
-        ``fallback=False`` is refused as asyncio refuses it for such transports."""
+        Stream transports lend their socket to ``sock_sendfile`` (zero-copy
+        ``os.sendfile``); otherwise, or when that is unavailable, the file is
+        read and written (asyncio's fallback)."""
         if transport.is_closing():
             raise RuntimeError("Transport is closing")
         mode = getattr(transport, "_sendfile_compatible", constants._SendfileMode.UNSUPPORTED)
@@ -752,7 +753,22 @@ class NetworkMixin:
         return await self._sendfile_fallback(transport, file, offset, count)
 
     async def _sendfile_native(self, transp, file, offset, count):
-        raise exceptions.SendfileNotAvailableError("sendfile syscall is not supported")
+        native = getattr(transp, "_t", None)
+        if native is None or type(self).sock_sendfile is events.AbstractEventLoop.sock_sendfile:
+            raise exceptions.SendfileNotAvailableError("sendfile syscall is not supported")
+        # The socket is lent to sock_sendfile: out of the registry, reading
+        # paused, and writes refused until everything queued has gone out.
+        native._unregister_fd()
+        resume_reading = transp.is_reading()
+        transp.pause_reading()
+        try:
+            await native._make_empty_waiter()
+            return await self.sock_sendfile(transp._sock, file, offset, count, fallback=False)
+        finally:
+            native._reset_empty_waiter()
+            if resume_reading:
+                transp.resume_reading()
+            native._register_fd()
 
     async def _sendfile_fallback(self, transp, file, offset, count):
         if offset:

@@ -96,7 +96,17 @@ class _SocketTransport(_TwinBase, transports._FlowControlMixin, transports.Trans
 
     # TLS over ferroloop's transports comes later; until then start_tls refuses.
     _start_tls_compatible = False
-    _sendfile_compatible = constants._SendfileMode.FALLBACK
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+
+    def _make_empty_waiter(self):
+        return self._t._make_empty_waiter()
+
+    def _reset_empty_waiter(self):
+        self._t._reset_empty_waiter()
+
+    @property
+    def _empty_waiter(self):
+        return self._t._empty_waiter
 
     def write_eof(self):
         self._t.write_eof()

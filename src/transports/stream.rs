@@ -25,7 +25,9 @@ use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
 use crate::gil_cell::GilCell;
 use ferroloop_core::write_buffer::{water_marks, WriteBuffer};
-use pyo3::exceptions::{PyOSError, PyResourceWarning, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyConnectionError, PyOSError, PyResourceWarning, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -101,6 +103,9 @@ struct State {
     high: i64,
     low: i64,
     buf: WriteBuffer<SharedBytes>,
+    /// asyncio's `_empty_waiter`: set while `loop.sendfile` owns the socket;
+    /// resolved once the write buffer is empty.
+    empty_waiter: Option<Py<PyAny>>,
     /// `connection_lost` has run (asyncio then drops `_loop`).
     lost: bool,
 }
@@ -271,6 +276,7 @@ impl StreamTransport {
                 high,
                 low,
                 buf: WriteBuffer::new(),
+                empty_waiter: None,
                 lost: false,
             }),
         }
@@ -311,6 +317,29 @@ impl StreamTransport {
 
     fn lp<'py>(&self, py: Python<'py>) -> &Bound<'py, LoopCore> {
         self.loop_.bind(py)
+    }
+
+    /// The sendfile waiter, if one is set and not yet resolved.
+    fn pending_empty_waiter<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let w = self
+            .st
+            .borrow(py)
+            .empty_waiter
+            .as_ref()
+            .map(|w| w.bind(py).clone());
+        match w {
+            Some(w) if !w.call_method0(intern!(py, "done"))?.is_truthy()? => Ok(Some(w)),
+            _ => Ok(None),
+        }
+    }
+
+    fn check_no_sendfile(&self, py: Python<'_>, method: &str) -> PyResult<()> {
+        if self.st.borrow(py).empty_waiter.is_some() {
+            return Err(PyRuntimeError::new_err(format!(
+                "unable to {method}; sendfile is in progress"
+            )));
+        }
+        Ok(())
     }
 
     fn protocol<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyAny>> {
@@ -613,7 +642,12 @@ impl StreamTransport {
             None => Ok(()),
         };
         drop(twin);
-        res.and(closed).and(detached)
+        res.and(closed).and(detached)?;
+        if let Some(w) = t.pending_empty_waiter(py)? {
+            let exc = PyConnectionError::new_err("Connection is closed by peer");
+            w.call_method1(intern!(py, "set_exception"), (exc.value(py),))?;
+        }
+        Ok(())
     }
 
     /// Drops a transport whose start failed: no callbacks, the fd closed now.
@@ -717,7 +751,12 @@ impl StreamTransport {
                 Self::remove_writer(slf)?;
                 let dropped = t.st.borrow_mut(py).buf.take();
                 drop(dropped);
-                Self::fatal_error(slf, os_error(e), "Fatal write error on socket transport")?;
+                let err = os_error(e);
+                let exc = err.value(py).clone().into_any();
+                Self::fatal_error(slf, err, "Fatal write error on socket transport")?;
+                if let Some(w) = t.pending_empty_waiter(py)? {
+                    w.call_method1(intern!(py, "set_exception"), (exc,))?;
+                }
                 Ok(false)
             }
         }
@@ -737,6 +776,9 @@ impl StreamTransport {
             return Ok(());
         }
         Self::remove_writer(slf)?;
+        if let Some(w) = t.pending_empty_waiter(py)? {
+            w.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        }
         if closing {
             Self::connection_lost(slf, &py.None().into_bound(py))
         } else if eof {
@@ -950,6 +992,7 @@ impl StreamTransport {
             visit.call(&st.socket_info)?;
             visit.call(&st.server)?;
             visit.call(&st.extra)?;
+            visit.call(&st.empty_waiter)?;
             if let Sock::Py(s) = &st.sock {
                 visit.call(s)?;
             }
@@ -966,6 +1009,7 @@ impl StreamTransport {
                 st.twin.take(),
                 st.extra.take(),
                 st.socket_info.take(),
+                st.empty_waiter.take(),
             )
         });
         drop(taken);
@@ -996,6 +1040,7 @@ impl StreamTransport {
                 "Cannot call write() after write_eof()",
             ));
         }
+        t.check_no_sendfile(py, "write")?;
         let data = data_of(data)?;
         let bytes = data.as_slice();
         if bytes.is_empty() {
@@ -1048,6 +1093,12 @@ impl StreamTransport {
                 "Cannot call {name}() after write_eof()"
             )));
         }
+        let name = if py.version_info() >= (3, 12) {
+            "writelines"
+        } else {
+            "write"
+        };
+        t.check_no_sendfile(py, name)?;
         if !list_of_data.is_truthy()? {
             return Ok(());
         }
@@ -1273,6 +1324,57 @@ impl StreamTransport {
 
     fn _call_connection_lost(slf: &Bound<'_, Self>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
         Self::connection_lost(slf, exc)
+    }
+
+    /// asyncio's `_make_empty_waiter`: a future resolved once everything
+    /// queued is written; writes are refused until `_reset_empty_waiter`.
+    fn _make_empty_waiter(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let t = slf.get();
+        if t.st.borrow(py).empty_waiter.is_some() {
+            return Err(PyRuntimeError::new_err("Empty waiter is already set"));
+        }
+        let waiter = t
+            .lp(py)
+            .as_any()
+            .call_method0(intern!(py, "create_future"))?;
+        let empty = {
+            let mut st = t.st.borrow_mut(py);
+            st.empty_waiter = Some(waiter.clone().unbind());
+            st.buf.is_empty()
+        };
+        if empty {
+            waiter.call_method1(intern!(py, "set_result"), (py.None(),))?;
+        }
+        Ok(waiter.unbind())
+    }
+
+    #[getter(_empty_waiter)]
+    fn get_empty_waiter(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.st
+            .borrow(py)
+            .empty_waiter
+            .as_ref()
+            .map(|w| w.clone_ref(py))
+    }
+
+    fn _reset_empty_waiter(&self, py: Python<'_>) {
+        let old = self.st.borrow_mut(py).empty_waiter.take();
+        drop(old);
+    }
+
+    /// Takes the fd out of the loop's registry while `sock_sendfile` uses it
+    /// (asyncio's `del loop._transports[fd]`), and back in.
+    fn _unregister_fd(slf: &Bound<'_, Self>) {
+        unregister(slf.get().lp(slf.py()), slf.get().fd, slf.as_any());
+    }
+
+    fn _register_fd(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let t = slf.get();
+        if t.st.borrow(slf.py()).closing {
+            return Ok(());
+        }
+        register(t.lp(slf.py()), t.fd, slf.as_any())
     }
 
     /// The accept path: asyncio's `_accept_connection2`, run one pass after
