@@ -787,3 +787,22 @@ def test_loop_sendfile(loop, tmp_path):
         await shutdown(server, s.transport)
 
     run(loop, main())
+
+
+@pytest.mark.parametrize("exc_type", [SystemExit, KeyboardInterrupt])
+def test_exit_exceptions_propagate_from_data_received(loop, exc_type):
+    class Exit(Recorder):
+        def data_received(self, data):
+            super().data_received(data)
+            raise exc_type
+
+    async def setup():
+        return await tcp_pair(loop, lambda: Exit(loop), lambda: Recorder(loop))
+
+    server, t, c, s = run(loop, setup())
+    t.write(b"bye")
+    with pytest.raises(exc_type):
+        run(loop, asyncio.sleep(5))
+    # Not treated as a protocol error: the transport stays open, the loop usable.
+    assert not s.transport.is_closing()
+    run(loop, shutdown(server, t, s.transport))
