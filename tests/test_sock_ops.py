@@ -716,6 +716,22 @@ def test_eager_task(loop, closing):
     assert run(loop, main()) == (b"eager", b"later")
 
 
+def test_closed_loop(loop, closing):
+    """On a closed loop an operation that can finish at once still does; waiting is refused."""
+    a, b = socket.socketpair()
+    closing.extend([a, b])
+    nonblocking(a, b)
+    b.send(b"now")
+    loop.close()
+    ready = loop.sock_recv(a, 10)
+    with pytest.raises(StopIteration) as info:
+        ready.send(None)
+    assert info.value.value == b"now"
+    waiting = loop.sock_recv(a, 10)
+    with pytest.raises(RuntimeError, match="closed"):
+        waiting.send(None)
+
+
 def test_wait_for_timeout_unregisters(loop, closing):
     a, b = stream_pair(loop, "unix", closing)
 
