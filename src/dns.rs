@@ -112,18 +112,34 @@ impl DnsSupport {
         }
     }
 
-    /// Whether `socket.<name>` was replaced (mocked); then asyncio's path,
-    /// which calls whatever is there, is the one to follow.
-    fn patched(&self, py: Python<'_>, name: &Bound<'_, PyString>) -> PyResult<bool> {
-        let current = self.socket_module.bind(py).getattr(name)?;
-        if name.to_str()? == "getnameinfo" {
-            return Ok(!current.is(self.c_getnameinfo.bind(py)));
+    /// Whether `socket.getaddrinfo` was replaced (mocked); then asyncio's
+    /// path, which calls whatever is there, is the one to follow.
+    fn getaddrinfo_patched(&self, py: Python<'_>) -> PyResult<bool> {
+        static ORIGINAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let current = self
+            .socket_module
+            .bind(py)
+            .getattr(intern!(py, "getaddrinfo"))?;
+        if ORIGINAL.get(py).is_some_and(|o| current.is(o)) {
+            return Ok(false);
         }
-        // socket.getaddrinfo is a Python function of the socket module.
+        // The real one is a Python function of the socket module.
         let module = current.getattr(intern!(py, "__module__"));
         let own = matches!(module, Ok(m) if m.extract::<&str>().ok() == Some("socket"))
             && current.hasattr(intern!(py, "__code__"))?;
+        if own {
+            let _ = ORIGINAL.set(py, current.unbind());
+        }
         Ok(!own)
+    }
+
+    /// Whether `socket.getnameinfo` is no longer `_socket.getnameinfo`.
+    fn getnameinfo_patched(&self, py: Python<'_>) -> PyResult<bool> {
+        let current = self
+            .socket_module
+            .bind(py)
+            .getattr(intern!(py, "getnameinfo"))?;
+        Ok(!current.is(self.c_getnameinfo.bind(py)))
     }
 }
 
@@ -734,6 +750,19 @@ impl Lookups {
     }
 }
 
+/// Resolves a lookup's future with its answer, unless it was cancelled.
+fn deliver(fut: &Bound<'_, PyAny>, answer: Answer) -> PyResult<()> {
+    let py = fut.py();
+    if fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+        return Ok(());
+    }
+    match answer.into_python(py) {
+        Ok(v) => fut.call_method1(intern!(py, "set_result"), (v,))?,
+        Err(e) => fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
+    };
+    Ok(())
+}
+
 #[pymethods]
 impl Resolver {
     fn __call__(&self, py: Python<'_>) -> PyResult<()> {
@@ -746,19 +775,17 @@ impl Resolver {
         mailbox.waker.prepare_sleep();
         let mut answers = Vec::new();
         mailbox.inbox.drain_into(&mut answers);
+        // Every answer is delivered even if one delivery fails.
+        let mut first_error = None;
         for (id, answer) in answers {
             let fut = lookups.pending.borrow_mut(py).remove(&id);
             let Some(fut) = fut else { continue };
-            let fut = fut.bind(py);
-            if fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                continue;
+            if let Err(e) = deliver(fut.bind(py), answer) {
+                first_error.get_or_insert(e);
             }
-            match answer.into_python(py) {
-                Ok(v) => fut.call_method1(intern!(py, "set_result"), (v,))?,
-                Err(e) => fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
-            };
         }
-        lookups.finish_if_idle(py)
+        lookups.finish_if_idle(py)?;
+        first_error.map_or(Ok(()), Err)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -906,7 +933,7 @@ impl Start for AddrInfoCall {
             .as_any()
             .call_method0(intern!(py, "get_debug"))?
             .is_truthy()?;
-        if debug || sup.patched(py, intern!(py, "getaddrinfo"))? {
+        if debug || sup.getaddrinfo_patched(py)? {
             return self.via_executor(py, sup);
         }
         let family: i32 = self.family.extract(py)?;
@@ -975,7 +1002,7 @@ impl Start for NameInfoCall {
         let lp = self.loop_.bind(py);
         check_loop(lp)?;
         let sup = support(py)?;
-        if sup.patched(py, intern!(py, "getnameinfo"))? {
+        if sup.getnameinfo_patched(py)? {
             let args = (
                 intern!(py, "getnameinfo"),
                 &self.loop_,
