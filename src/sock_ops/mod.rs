@@ -343,21 +343,25 @@ impl SockOp {
         // asyncio refuses to wait on an fd a live transport owns.
         crate::transports::ensure_fd_no_transport(&lp, fd, fd.into_pyobject(py)?.as_any())?;
         let installed = Arc::new(AtomicBool::new(true));
+        let done = Py::new(
+            py,
+            SockDone {
+                loop_: lp.clone().unbind(),
+                fd,
+                side,
+                installed: installed.clone(),
+            },
+        )?;
         let waiter = Py::new(
             py,
             SockWaiter {
                 op: GilCell::new(Some(self)),
                 fut: fut.clone_ref(py),
-                installed: installed.clone(),
+                done: done.clone_ref(py),
+                installed,
             },
         )?;
         LoopCore::watch(&lp, fd, side, waiter.bind(py).as_any())?;
-        let done = SockDone {
-            loop_: lp.unbind(),
-            fd,
-            side,
-            installed,
-        };
         fut.call_method1(py, intern!(py, "add_done_callback"), (done,))?;
         Ok(Started::Await(fut))
     }
@@ -427,6 +431,10 @@ impl Start for SockOp {
 struct SockWaiter {
     op: GilCell<Option<SockOp>>,
     fut: Py<PyAny>,
+    /// The future's done callback, removed when the operation completes
+    /// here: it would only find the fd unwatched already, at the cost of a
+    /// scheduled callback per operation.
+    done: Py<SockDone>,
     /// True while this waiter's handle is the fd's watcher. The handle owns
     /// the waiter, so dropping the waiter means the handle was cancelled or
     /// replaced (e.g. by `add_reader`): then [`SockDone`] must not remove
@@ -469,6 +477,7 @@ impl SockWaiter {
         self.installed.store(false, Ordering::Relaxed);
         LoopCore::unwatch(op.loop_.bind(py), op.fd, op.kind.side())?;
         drop(op);
+        fut.call_method1(intern!(py, "remove_done_callback"), (&self.done,))?;
         match res {
             Ok(v) => fut.call_method1(intern!(py, "set_result"), (v,))?,
             Err(e) => fut.call_method1(intern!(py, "set_exception"), (e.into_value(py),))?,
@@ -478,6 +487,7 @@ impl SockWaiter {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.fut)?;
+        visit.call(&self.done)?;
         if let Some(op) = self.op.try_borrow_for_gc() {
             if let Some(op) = op.as_ref() {
                 op.traverse(&visit)?;
