@@ -9,7 +9,6 @@ exception handler, executors, async-generator hooks and signal handlers.
 import asyncio
 import concurrent.futures
 import errno
-import logging
 import os
 import signal
 import socket
@@ -23,10 +22,10 @@ from asyncio import coroutines, events, futures, tasks
 from ._ferroloop import LoopCore
 from ._network import NetworkMixin
 from ._sockets import SocketMixin
+from ._support import check_callback, logger, unix_logger
 
 __all__ = ("Loop",)
 
-logger = logging.getLogger("asyncio")
 
 _HAS_TIMEOUT_PARAM = sys.version_info >= (3, 12)
 # 3.12 runs a custom exception handler inside the failing object's context.
@@ -193,8 +192,6 @@ class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
     def run_in_executor(self, executor, func, *args):
         self._check_closed()
         if self.get_debug():
-            from ._support import check_callback
-
             check_callback(func, "run_in_executor")
         if executor is None:
             executor = self._default_executor
@@ -377,8 +374,6 @@ class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
             raise ValueError(f"invalid signal number {sig}")
 
     def add_signal_handler(self, sig, callback, *args):
-        from ._support import check_callback
-
         if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         self._check_signal(sig)

@@ -10,7 +10,6 @@ import collections.abc
 import errno
 import functools
 import itertools
-import logging
 import os
 import socket
 import stat
@@ -18,14 +17,14 @@ import sys
 import weakref
 from asyncio import base_events, constants, events, exceptions, protocols, staggered, tasks, transports, trsock
 
+from ._support import logger
+
 try:
     import ssl as _ssl
 except ImportError:  # pragma: no cover - Python built without OpenSSL
     _ssl = None
 
 __all__ = ("NetworkMixin", "Server")
-
-logger = logging.getLogger("asyncio")
 
 _PY312 = sys.version_info >= (3, 12)
 _PY313 = sys.version_info >= (3, 13)

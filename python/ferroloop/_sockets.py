@@ -6,12 +6,11 @@ path: ``sock_connect``'s address resolution, and the executor path lookups
 take in debug mode or when ``socket.getaddrinfo`` has been patched.
 """
 
-import logging
 import socket
 
-__all__ = ("SocketMixin",)
+from ._support import logger
 
-logger = logging.getLogger("asyncio")
+__all__ = ("SocketMixin",)
 
 _HAS_IPV6 = hasattr(socket, "AF_INET6")
 _IP_FAMILIES = (socket.AF_INET, socket.AF_INET6) if _HAS_IPV6 else (socket.AF_INET,)

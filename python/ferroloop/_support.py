@@ -4,11 +4,31 @@ Nothing here runs per callback unless something went wrong or debug mode is on.
 """
 
 import inspect
-import logging
 import sys
-from asyncio import coroutines, format_helpers, tasks
+from asyncio import base_events, coroutines, format_helpers, selector_events, tasks, unix_events
 
-logger = logging.getLogger("asyncio")
+
+class AsyncioLogger:
+    """asyncio's logger, fetched from one of asyncio's modules on every use.
+
+    asyncio logs through each module's ``logger`` name, and code and tests
+    replace those names (``mock.patch('asyncio.base_events.logger')``);
+    ferroloop's messages must reach whatever is there at the time.
+    """
+
+    __slots__ = ("_module",)
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module.logger, name)
+
+
+# Where asyncio itself logs the same messages.
+logger = AsyncioLogger(base_events)
+unix_logger = AsyncioLogger(unix_events)
+transport_logger = AsyncioLogger(selector_events)
 
 # 3.13 renders callbacks differently in debug mode.
 _FORMAT_TAKES_DEBUG = "debug" in inspect.signature(format_helpers._format_callback_source).parameters

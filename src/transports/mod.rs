@@ -84,10 +84,8 @@ pub fn net_support(py: Python<'_>) -> PyResult<&NetSupport> {
         Ok(NetSupport {
             transport_socket: get("asyncio.trsock", "TransportSocket")?,
             socket_type: get("socket", "socket")?,
-            logger: py
-                .import("logging")?
-                .call_method1("getLogger", ("asyncio",))?
-                .unbind(),
+            // Looked up per use, like asyncio's `selector_events.logger`.
+            logger: get("ferroloop._support", "transport_logger")?,
             set_result_unless_cancelled: get("asyncio.futures", "_set_result_unless_cancelled")?,
             buffered_protocol: get("asyncio", "BufferedProtocol")?,
             stream_twin: get("ferroloop._transports", "_SocketTransport")?,
