@@ -32,7 +32,9 @@ from pathlib import Path
 SUPPORTED_VERSIONS = ("3.11", "3.12", "3.13")
 
 _SECTION = re.compile(r"^\[\s*([0-9.,\s]+|all)\s*\]$")
-_FEATURE = re.compile(r"\[feature:\s*([\w-]+)\]")
+# "[feature: tls]": waits for a feature not built yet; "[bug: core]": a bug.
+# "[flaky]" may come beside either.
+_FEATURE = re.compile(r"\[(feature|bug):\s*([\w-]+)\]")
 
 
 @dataclasses.dataclass
@@ -44,7 +46,15 @@ class Entry:
     @property
     def feature(self) -> str | None:
         m = _FEATURE.search(self.reason)
-        return m.group(1) if m else None
+        if not m:
+            return None
+        return m.group(2) if m.group(1) == "feature" else f"{m.group(2)} bug"
+
+    @property
+    def flaky(self) -> bool:
+        """Marked "[flaky]": fails or passes depending on what ran before it.
+        Passing is then no reason to remove the line."""
+        return "[flaky]" in self.reason
 
     def applies_to(self, version: str) -> bool:
         return self.versions is None or version in self.versions
@@ -163,11 +173,12 @@ def write(path: Path, header: str, entries: list[Entry]) -> None:
         key = tuple(sorted(e.versions)) if e.versions is not None else None
         sections.setdefault(key, []).append(e)
 
-    lines = [header.rstrip(), ""]
+    lines = [header.rstrip()]
     order = sorted(sections, key=lambda k: (k is not None, k or ()))
     for key in order:
+        lines.append("")
         if key is not None:
-            lines += ["", f"[{', '.join(key)}]"]
+            lines.append(f"[{', '.join(key)}]")
         width = max(len(e.test_id) for e in sections[key])
         previous_module = None
         for e in sorted(sections[key], key=lambda e: _sort_key(e.test_id)):
