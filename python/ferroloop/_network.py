@@ -54,42 +54,6 @@ def _lower_error(err):
     return str(err).lower() if _PY313 else err.strerror.lower()
 
 
-def _numeric_addrinfo(host, port, family, type, proto, flowinfo=0, scopeid=0):
-    """The getaddrinfo() entry for a host that is already an IP address, or None.
-
-    asyncio skips the resolver for numeric hosts; so does ferroloop, with the
-    same rules (``base_events._ipaddr_info``)."""
-    if host is None or proto not in (0, socket.IPPROTO_TCP, socket.IPPROTO_UDP):
-        return None
-    if type == socket.SOCK_STREAM:
-        proto = socket.IPPROTO_TCP
-    elif type == socket.SOCK_DGRAM:
-        proto = socket.IPPROTO_UDP
-    else:
-        return None
-    if port is None or port == b"" or port == "":
-        port = 0
-    else:
-        try:
-            port = int(port)
-        except (TypeError, ValueError):
-            return None  # a service name: the resolver knows it
-    families = [family] if family != socket.AF_UNSPEC else [socket.AF_INET] + ([socket.AF_INET6] if _HAS_IPV6 else [])
-    if isinstance(host, bytes):
-        host = host.decode("idna")
-    if "%" in host:
-        return None  # a zone index: inet_pton refuses it
-    for af in families:
-        try:
-            socket.inet_pton(af, host)
-        except OSError:
-            continue
-        if _HAS_IPV6 and af == socket.AF_INET6:
-            return af, type, proto, "", (host, port, flowinfo, scopeid)
-        return af, type, proto, "", (host, port)
-    return None
-
-
 def _interleave(infos, first_family_count=1):
     """Alternate address families, starting with ``first_family_count`` of the first."""
     by_family = {}
@@ -302,13 +266,6 @@ class NetworkMixin:
     __slots__ = ()
 
     # -- helpers ---------------------------------------------------------
-
-    async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0, loop=None):
-        host, port = address[:2]
-        info = _numeric_addrinfo(host, port, family, type, proto, *address[2:])
-        if info is not None:
-            return [info]
-        return await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
 
     async def _connect_sock(self, exceptions, addr_info, local_addr_infos=None):
         """Create, bind and connect one socket; its errors go to ``exceptions``."""

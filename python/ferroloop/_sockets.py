@@ -2,8 +2,9 @@
 
 The operations themselves are native (``LoopCore``, ``src/sock_ops`` and
 ``src/dns.rs``); this module holds what runs once per call and never on a data
-path: ``sock_connect``'s address resolution, and the executor path lookups
-take in debug mode or when ``socket.getaddrinfo`` has been patched.
+path: address resolution with its IP-literal shortcut (``_ensure_resolved``,
+shared by ``sock_connect`` and the connection methods), and the executor path
+lookups take in debug mode or when ``socket.getaddrinfo`` has been patched.
 """
 
 import socket
@@ -95,11 +96,14 @@ class SocketMixin:
 
     async def _sock_connect_resolving(self, sock, address):
         if sock.family in _IP_FAMILIES:
-            host, port = address[:2]
-            info = _literal_addrinfo(host, port, sock.family, sock.type, sock.proto, *address[2:])
-            if info is not None:
-                infos = [info]
-            else:
-                infos = await self.getaddrinfo(host, port, family=sock.family, type=sock.type, proto=sock.proto)
+            infos = await self._ensure_resolved(address, family=sock.family, type=sock.type, proto=sock.proto)
             address = infos[0][4]
         return await self._sock_connect(sock, address)
+
+    async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0, loop=None):
+        """``base_events._ensure_resolved``: an IP literal's addrinfo at once, else ``getaddrinfo``'s."""
+        host, port = address[:2]
+        info = _literal_addrinfo(host, port, family, type, proto, *address[2:])
+        if info is not None:
+            return [info]
+        return await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
