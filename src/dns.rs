@@ -22,7 +22,7 @@ use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
 use crate::gil_cell::GilCell;
 use crate::sock_ops::coro::{NativeCoro, Start, Started};
-use crate::sock_ops::sockaddr::{self, SockAddr};
+use crate::sockaddr::{self, SockAddr};
 use ferroloop_core::{Inbox, Waker};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError};
 use pyo3::ffi;
@@ -217,7 +217,7 @@ fn addrinfo_list(py: Python<'_>, entries: &[Entry]) -> PyResult<Py<PyAny>> {
                 sup.to_enum(py, KIND, e.socktype)?,
                 e.protocol.into_pyobject(py)?.into_any(),
                 canon,
-                sockaddr::to_python(py, &e.addr)?.into_bound(py),
+                sockaddr::to_python(py, &e.addr)?,
             ],
         )?;
         list.append(item)?;

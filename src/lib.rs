@@ -15,6 +15,7 @@ mod fd_table;
 mod gil_cell;
 mod handles;
 mod sock_ops;
+mod sockaddr;
 mod support;
 mod transports;
 

@@ -18,13 +18,13 @@
 
 mod buffer;
 pub(crate) mod coro;
-pub(crate) mod sockaddr;
 mod socket_object;
 
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
 use crate::gil_cell::GilCell;
+use crate::sockaddr::{self, SockAddr};
 use buffer::Buffer;
 use coro::{NativeCoro, Start, Started};
 use pyo3::exceptions::{
@@ -39,7 +39,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use pyo3::IntoPyObjectExt;
 use pyo3::PyTraverseError;
-use sockaddr::SockAddr;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -251,6 +250,7 @@ impl SockOp {
                 match recv_bytes(py, fd, *n, Some(&mut addr)) {
                     Outcome::Done(Ok(data)) => Outcome::Done(
                         sockaddr::to_python(py, &addr)
+                            .map(Bound::unbind)
                             .and_then(|a| Ok(PyTuple::new(py, [data, a])?.into_any().unbind())),
                     ),
                     other => other,
@@ -273,6 +273,7 @@ impl SockOp {
                 match recv_into(py, fd, &view, want, Some(&mut addr)) {
                     Io::Ok(got) => Outcome::Done(
                         sockaddr::to_python(py, &addr)
+                            .map(Bound::unbind)
                             .and_then(|a| Ok((got, a).into_pyobject(py)?.into_any().unbind())),
                     ),
                     Io::Again => Outcome::Again,

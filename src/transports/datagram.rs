@@ -9,14 +9,14 @@
 //! resolves and reports errors exactly as asyncio's `sock.sendto` would.
 
 use super::{
-    addr, alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log,
-    net_support, register, report, unregister, with_scratch, LOG_THRESHOLD_FOR_CONNLOST_WRITES,
-    MAX_READ,
+    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log, net_support,
+    register, report, unregister, with_scratch, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
 };
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
 use crate::gil_cell::GilCell;
+use crate::sockaddr;
 use crate::transports::RawBuffer;
 use ferroloop_core::write_buffer::water_marks;
 use pyo3::exceptions::{PyOSError, PyResourceWarning, PyTypeError, PyValueError};
@@ -35,7 +35,7 @@ enum Dest {
     /// The connected peer: `send`.
     Peer,
     /// A numeric address converted natively: `sendto`.
-    Native(addr::SockAddr),
+    Native(sockaddr::SockAddr),
     /// Anything else: the Python socket's `sendto(data, addr)`.
     Python(Py<PyAny>),
 }
@@ -503,7 +503,7 @@ impl DatagramTransport {
         let dest = if connected {
             Dest::Peer
         } else {
-            match addr::from_py(t.family, &addr) {
+            match sockaddr::from_py(t.family, &addr) {
                 Some(a) => Dest::Native(a),
                 None => Dest::Python(addr.clone().unbind()),
             }
@@ -579,7 +579,7 @@ impl DatagramTransport {
         if t.st.borrow(py).conn_lost > 0 {
             return Ok(());
         }
-        let mut from = addr::SockAddr::empty();
+        let mut from = sockaddr::SockAddr::empty();
         let got = with_scratch(MAX_READ, |buf| {
             // SAFETY: `buf` and `from` are writable for the lengths passed.
             let n = unsafe {
@@ -603,7 +603,7 @@ impl DatagramTransport {
             Err(e) if would_block(&e) => return Ok(()),
             Err(e) => return Self::error_received(slf, os_error(e)),
         };
-        let from = addr::to_py(py, &from)?;
+        let from = sockaddr::to_python(py, &from)?;
         if let Some(p) = t.protocol(py) {
             p.call_method1(intern!(py, "datagram_received"), (data, from))?;
         }
@@ -858,14 +858,14 @@ impl LoopCore {
         if let Some(extra) = extra.filter(|e| !e.is_none()) {
             dict.call_method1(intern!(py, "update"), (extra,))?;
         }
-        let sockname = match addr::local(fd) {
-            Ok(a) => addr::to_py(py, &a)?,
+        let sockname = match sockaddr::local(fd) {
+            Ok(a) => sockaddr::to_python(py, &a)?,
             Err(_) => py.None().into_bound(py),
         };
         dict.set_item(intern!(py, "sockname"), sockname)?;
         if !dict.contains(intern!(py, "peername"))? {
-            let peername = match addr::peer(fd) {
-                Ok(a) => addr::to_py(py, &a)?,
+            let peername = match sockaddr::peer(fd) {
+                Ok(a) => sockaddr::to_python(py, &a)?,
                 Err(_) => py.None().into_bound(py),
             };
             dict.set_item(intern!(py, "peername"), peername)?;

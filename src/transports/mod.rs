@@ -7,7 +7,6 @@
 //!   (`_start_serving`/`_accept_connection`).
 //! - [`datagram`]: `DatagramTransport`, UDP and Unix datagram sockets
 //!   (`_SelectorDatagramTransport`).
-//! - [`addr`]: socket addresses to and from Python's tuples.
 //!
 //! A native class cannot subclass `asyncio.Transport` (its `__slots__` lay-out
 //! conflicts), so each native transport has a thin Python twin in
@@ -20,7 +19,6 @@
 //! is open, so `add_reader`/`remove_writer` and friends refuse it like
 //! asyncio's `_ensure_fd_no_transport`.
 
-pub mod addr;
 pub mod datagram;
 pub mod server;
 pub mod stream;

@@ -8,10 +8,11 @@
 //! with `call_soon`, which calls the protocol factory on that same pass, with
 //! no task and no Python frame of its own.
 
-use super::{addr, log, net_support, stream::StreamTransport};
+use super::{log, net_support, stream::StreamTransport};
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
+use crate::sockaddr;
 use pyo3::exceptions::PyNotImplementedError;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
@@ -56,7 +57,7 @@ impl Listener {
         let l = slf.get();
         let lp = l.loop_.bind(py);
         for _ in 0..l.backlog {
-            let mut peer = addr::SockAddr::empty();
+            let mut peer = sockaddr::SockAddr::empty();
             // SAFETY: `peer` provides `peer.len` bytes for the address.
             let fd = unsafe {
                 libc::accept4(
@@ -81,7 +82,7 @@ impl Listener {
             }
             // The transport owns the fd from here: dropped, it closes it.
             let transport = StreamTransport::accepted(lp, fd, l.family, l.sock_type, l.proto)?;
-            let peername = addr::to_py(py, &peer)?;
+            let peername = sockaddr::to_python(py, &peer)?;
             if lp.get().debug() {
                 log(
                     py,

@@ -16,14 +16,15 @@
 //! exactly once either way.
 
 use super::{
-    addr, alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log,
-    net_support, register, report, unregister, with_scratch, RawBuffer,
-    LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
+    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log, net_support,
+    register, report, unregister, with_scratch, RawBuffer, LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    MAX_READ,
 };
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
 use crate::gil_cell::GilCell;
+use crate::sockaddr;
 use ferroloop_core::write_buffer::{water_marks, WriteBuffer};
 use pyo3::exceptions::{
     PyConnectionError, PyOSError, PyResourceWarning, PyRuntimeError, PyTypeError, PyValueError,
@@ -407,14 +408,14 @@ impl StreamTransport {
         if let Some(extra) = extra.filter(|e| !e.is_none()) {
             dict.call_method1(intern!(py, "update"), (extra,))?;
         }
-        let sockname = match addr::local(t.fd) {
-            Ok(a) => addr::to_py(py, &a)?,
+        let sockname = match sockaddr::local(t.fd) {
+            Ok(a) => sockaddr::to_python(py, &a)?,
             Err(_) => py.None().into_bound(py),
         };
         dict.set_item(intern!(py, "sockname"), sockname)?;
         if !dict.contains(intern!(py, "peername"))? {
-            let peername = match addr::peer(t.fd) {
-                Ok(a) => addr::to_py(py, &a)?,
+            let peername = match sockaddr::peer(t.fd) {
+                Ok(a) => sockaddr::to_python(py, &a)?,
                 Err(_) => py.None().into_bound(py),
             };
             dict.set_item(intern!(py, "peername"), peername)?;
