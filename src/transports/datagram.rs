@@ -9,8 +9,9 @@
 //! resolves and reports errors exactly as asyncio's `sock.sendto` would.
 
 use super::{
-    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log, net_support,
-    register, report, unregister, with_scratch, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
+    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, extra_item, is_exit, log,
+    net_support, notify_flow, register, report_fatal, unregister, with_scratch, would_block,
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
 };
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
@@ -79,10 +80,6 @@ pub struct DatagramTransport {
     /// Python 3.13 counts 8 header bytes per queued datagram and sends empty ones.
     py313: bool,
     st: GilCell<State>,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
 }
 
 /// One datagram out, natively. `None`: the destination needs Python.
@@ -234,29 +231,18 @@ impl DatagramTransport {
         }
     }
 
+    /// asyncio's `_fatal_error`: reported, then `_force_close`.
     fn fatal_error(slf: &Bound<'_, Self>, err: PyErr, message: &str) -> PyResult<()> {
         let py = slf.py();
         let t = slf.get();
         let exc = err.into_value(py).into_bound(py).into_any();
-        if exc.is_instance_of::<PyOSError>() {
-            if t.lp(py).get().debug() {
-                log(
-                    py,
-                    "debug",
-                    ("%r: %s", Self::public(slf), message),
-                    Some(&exc),
-                )?;
-            }
-        } else {
-            let protocol = t.protocol(py);
-            report(
-                t.lp(py),
-                message,
-                &exc,
-                Some(&Self::public(slf)),
-                protocol.as_ref(),
-            )?;
-        }
+        report_fatal(
+            t.lp(py),
+            message,
+            &exc,
+            &Self::public(slf),
+            t.protocol(py).as_ref(),
+        )?;
         Self::force_close(slf, exc)
     }
 
@@ -341,32 +327,7 @@ impl DatagramTransport {
         let Some(protocol) = protocol else {
             return Ok(());
         };
-        let protocol = protocol.bind(py);
-        let (method, message) = if pause {
-            (
-                intern!(py, "pause_writing"),
-                "protocol.pause_writing() failed",
-            )
-        } else {
-            (
-                intern!(py, "resume_writing"),
-                "protocol.resume_writing() failed",
-            )
-        };
-        if let Err(e) = protocol.call_method0(method) {
-            if is_exit(py, &e) {
-                return Err(e);
-            }
-            let exc = e.into_value(py).into_bound(py).into_any();
-            report(
-                t.lp(py),
-                message,
-                &exc,
-                Some(&Self::public(slf)),
-                Some(protocol),
-            )?;
-        }
-        Ok(())
+        notify_flow(t.lp(py), &Self::public(slf), protocol.bind(py), pause)
     }
 
     fn describe(&self, py: Python<'_>, name: &str) -> String {
@@ -697,12 +658,7 @@ impl DatagramTransport {
             }
         }
         let extra = self.st.borrow(py).extra.as_ref().map(|e| e.clone_ref(py));
-        if let Some(extra) = extra {
-            if let Some(v) = extra.bind(py).get_item(name)? {
-                return Ok(v.unbind());
-            }
-        }
-        Ok(default.unwrap_or_else(|| py.None()))
+        extra_item(py, extra, name, default)
     }
 
     #[getter]

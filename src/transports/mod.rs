@@ -25,7 +25,7 @@ pub mod stream;
 
 use crate::event_loop::LoopCore;
 use pyo3::call::PyCallArgs;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PySystemExit};
 use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -202,6 +202,80 @@ pub(crate) fn report(
     lp.as_any()
         .call_method1(intern!(py, "call_exception_handler"), (ctx,))?;
     Ok(())
+}
+
+/// `EAGAIN`/`EINTR`: nothing done, try again when the fd is ready.
+pub(crate) fn would_block(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
+}
+
+/// The reporting half of asyncio's `_SelectorTransport._fatal_error`: an
+/// `OSError` is only logged, in debug mode; anything else goes to the
+/// exception handler. The caller then force-closes the transport.
+pub(crate) fn report_fatal(
+    lp: &Bound<'_, LoopCore>,
+    message: &str,
+    exc: &Bound<'_, PyAny>,
+    transport: &Bound<'_, PyAny>,
+    protocol: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let py = lp.py();
+    if exc.is_instance_of::<PyOSError>() {
+        if lp.get().debug() {
+            log(py, "debug", ("%r: %s", transport, message), Some(exc))?;
+        }
+        Ok(())
+    } else {
+        report(lp, message, exc, Some(transport), protocol)
+    }
+}
+
+/// asyncio's `_FlowControlMixin`: `protocol.pause_writing()` (`pause`) or
+/// `protocol.resume_writing()`, once the transport has decided to call it. A
+/// failure goes to the exception handler, except `SystemExit` and
+/// `KeyboardInterrupt`.
+pub(crate) fn notify_flow(
+    lp: &Bound<'_, LoopCore>,
+    transport: &Bound<'_, PyAny>,
+    protocol: &Bound<'_, PyAny>,
+    pause: bool,
+) -> PyResult<()> {
+    let py = lp.py();
+    let (method, message) = if pause {
+        (
+            intern!(py, "pause_writing"),
+            "protocol.pause_writing() failed",
+        )
+    } else {
+        (
+            intern!(py, "resume_writing"),
+            "protocol.resume_writing() failed",
+        )
+    };
+    if let Err(e) = protocol.call_method0(method) {
+        if is_exit(py, &e) {
+            return Err(e);
+        }
+        let exc = e.into_value(py).into_bound(py).into_any();
+        report(lp, message, &exc, Some(transport), Some(protocol))?;
+    }
+    Ok(())
+}
+
+/// `get_extra_info(name, default)` for every key but `socket`: the entry of
+/// asyncio's `_extra`, else `default`.
+pub(crate) fn extra_item(
+    py: Python<'_>,
+    extra: Option<Py<PyDict>>,
+    name: &Bound<'_, PyAny>,
+    default: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    if let Some(extra) = extra {
+        if let Some(v) = extra.bind(py).get_item(name)? {
+            return Ok(v.unbind());
+        }
+    }
+    Ok(default.unwrap_or_else(|| py.None()))
 }
 
 /// `logger.<level>(msg, *args)` on the "asyncio" logger.

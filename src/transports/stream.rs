@@ -16,9 +16,9 @@
 //! exactly once either way.
 
 use super::{
-    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, is_exit, log, net_support,
-    register, report, unregister, with_scratch, RawBuffer, LOG_THRESHOLD_FOR_CONNLOST_WRITES,
-    MAX_READ,
+    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, extra_item, is_exit, log,
+    net_support, notify_flow, register, report_fatal, unregister, with_scratch, would_block,
+    RawBuffer, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
 };
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
@@ -27,7 +27,7 @@ use crate::gil_cell::GilCell;
 use crate::sockaddr;
 use ferroloop_core::write_buffer::{water_marks, WriteBuffer};
 use pyo3::exceptions::{
-    PyConnectionError, PyOSError, PyResourceWarning, PyRuntimeError, PyTypeError, PyValueError,
+    PyConnectionError, PyResourceWarning, PyRuntimeError, PyTypeError, PyValueError,
 };
 use pyo3::gc::PyVisit;
 use pyo3::intern;
@@ -126,10 +126,6 @@ enum Read {
     Eof,
     Again,
     Failed(PyErr),
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR))
 }
 
 fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
@@ -505,25 +501,13 @@ impl StreamTransport {
         let py = slf.py();
         let t = slf.get();
         let exc = err.into_value(py).into_bound(py).into_any();
-        if exc.is_instance_of::<PyOSError>() {
-            if t.lp(py).get().debug() {
-                log(
-                    py,
-                    "debug",
-                    ("%r: %s", Self::public(slf), message),
-                    Some(&exc),
-                )?;
-            }
-        } else {
-            let protocol = t.protocol(py);
-            report(
-                t.lp(py),
-                message,
-                &exc,
-                Some(&Self::public(slf)),
-                protocol.as_ref(),
-            )?;
-        }
+        report_fatal(
+            t.lp(py),
+            message,
+            &exc,
+            &Self::public(slf),
+            t.protocol(py).as_ref(),
+        )?;
         Self::force_close(slf, exc)
     }
 
@@ -677,70 +661,31 @@ impl StreamTransport {
         closed.and(detached)
     }
 
-    fn maybe_pause_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
+    /// asyncio's `_maybe_pause_protocol` (`pause`) and
+    /// `_maybe_resume_protocol`: the water marks decide, the protocol is told.
+    fn maybe_flow(slf: &Bound<'_, Self>, pause: bool) -> PyResult<()> {
         let py = slf.py();
         let t = slf.get();
         let protocol = {
             let mut st = t.st.borrow_mut(py);
-            if st.buf.len() as i64 <= st.high || st.protocol_paused {
+            let size = st.buf.len() as i64;
+            let act = if pause {
+                size > st.high && !st.protocol_paused
+            } else {
+                st.protocol_paused && size <= st.low
+            };
+            if !act {
                 return Ok(());
             }
-            st.protocol_paused = true;
+            st.protocol_paused = pause;
             st.protocol.as_ref().map(|p| p.clone_ref(py))
         };
         let Some(protocol) = protocol else {
             return Ok(());
         };
-        let protocol = protocol.bind(py);
-        if let Err(e) = protocol.call_method0(intern!(py, "pause_writing")) {
-            if is_exit(py, &e) {
-                return Err(e);
-            }
-            let exc = e.into_value(py).into_bound(py).into_any();
-            report(
-                t.lp(py),
-                "protocol.pause_writing() failed",
-                &exc,
-                Some(&Self::public(slf)),
-                Some(protocol),
-            )?;
-        }
-        Ok(())
+        notify_flow(t.lp(py), &Self::public(slf), protocol.bind(py), pause)
     }
 
-    fn maybe_resume_protocol(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let t = slf.get();
-        let protocol = {
-            let mut st = t.st.borrow_mut(py);
-            if !st.protocol_paused || st.buf.len() as i64 > st.low {
-                return Ok(());
-            }
-            st.protocol_paused = false;
-            st.protocol.as_ref().map(|p| p.clone_ref(py))
-        };
-        let Some(protocol) = protocol else {
-            return Ok(());
-        };
-        let protocol = protocol.bind(py);
-        if let Err(e) = protocol.call_method0(intern!(py, "resume_writing")) {
-            if is_exit(py, &e) {
-                return Err(e);
-            }
-            let exc = e.into_value(py).into_bound(py).into_any();
-            report(
-                t.lp(py),
-                "protocol.resume_writing() failed",
-                &exc,
-                Some(&Self::public(slf)),
-                Some(protocol),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// One `sendmsg` of queued data. `Ok(true)`: sent or would block;
-    /// `Ok(false)`: failed, the transport is being closed.
     fn flush(slf: &Bound<'_, Self>) -> PyResult<bool> {
         let py = slf.py();
         let t = slf.get();
@@ -768,7 +713,7 @@ impl StreamTransport {
     fn after_flush(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let t = slf.get();
-        Self::maybe_resume_protocol(slf)?;
+        Self::maybe_flow(slf, false)?;
         let (empty, closing, eof) = {
             let st = t.st.borrow(py);
             (st.buf.is_empty(), st.closing, st.eof)
@@ -1077,7 +1022,7 @@ impl StreamTransport {
             Self::add_writer(slf)?;
             queue(&mut t.st.borrow_mut(py).buf, &data, n);
         }
-        Self::maybe_pause_protocol(slf)
+        Self::maybe_flow(slf, true)
     }
 
     fn writelines(slf: &Bound<'_, Self>, list_of_data: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -1140,7 +1085,7 @@ impl StreamTransport {
             }
             Self::add_writer(slf)?;
         }
-        Self::maybe_pause_protocol(slf)
+        Self::maybe_flow(slf, true)
     }
 
     fn write_eof(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -1224,12 +1169,7 @@ impl StreamTransport {
             }
         }
         let extra = self.st.borrow(py).extra.as_ref().map(|e| e.clone_ref(py));
-        if let Some(extra) = extra {
-            if let Some(v) = extra.bind(py).get_item(name)? {
-                return Ok(v.unbind());
-            }
-        }
-        Ok(default.unwrap_or_else(|| py.None()))
+        extra_item(py, extra, name, default)
     }
 
     /// asyncio's `_extra` dict, `socket` included.
@@ -1261,7 +1201,7 @@ impl StreamTransport {
             st.high = high;
             st.low = low;
         }
-        Self::maybe_pause_protocol(slf)
+        Self::maybe_flow(slf, true)
     }
 
     fn get_write_buffer_limits(&self, py: Python<'_>) -> (i64, i64) {
