@@ -4,9 +4,10 @@ A native class cannot inherit from ``asyncio.BaseTransport`` (its ``__slots__``
 make the instance lay-outs conflict), yet protocols and libraries check
 ``isinstance(transport, asyncio.Transport)``. So each native transport has a twin
 defined here: an ordinary subclass of asyncio's classes whose instances hold the
-native object in ``_t`` and its bound methods in slots. ``transport.write(data)``
-reads a slot and calls Rust: no Python frame. The methods below are the cold
-ones; they delegate to the native object.
+native object in ``_t`` and, in slots, the bound native methods its class
+lists in ``_native_methods``. ``transport.write(data)`` reads a slot and calls
+Rust: no Python frame. The methods below are the cold ones; they delegate to
+the native object.
 
 Twins are created by the native code (without ``__init__``), never by users.
 """
@@ -77,9 +78,8 @@ class _TwinBase:
 class _SocketTransport(_TwinBase, transports._FlowControlMixin, transports.Transport):
     """A TCP or Unix stream transport."""
 
-    __slots__ = (
-        "_t",
-        # The hot methods, bound natively per instance.
+    # The hot methods: the native code binds them per instance (make_twin).
+    _native_methods = (
         "write",
         "writelines",
         "is_closing",
@@ -90,9 +90,8 @@ class _SocketTransport(_TwinBase, transports._FlowControlMixin, transports.Trans
         "get_write_buffer_size",
         "close",
         "get_protocol",
-        "__dict__",
-        "__weakref__",
     )
+    __slots__ = ("_t", *_native_methods, "__dict__", "__weakref__")
 
     # TLS over ferroloop's transports comes later; until then start_tls refuses.
     _start_tls_compatible = False
@@ -126,17 +125,9 @@ class _SocketTransport(_TwinBase, transports._FlowControlMixin, transports.Trans
 class _DatagramTransport(_TwinBase, transports._FlowControlMixin, transports.DatagramTransport):
     """A UDP or Unix datagram transport."""
 
-    __slots__ = (
-        "_t",
-        "sendto",
-        "is_closing",
-        "get_extra_info",
-        "get_write_buffer_size",
-        "close",
-        "get_protocol",
-        "__dict__",
-        "__weakref__",
-    )
+    # The hot methods: the native code binds them per instance (make_twin).
+    _native_methods = ("sendto", "is_closing", "get_extra_info", "get_write_buffer_size", "close", "get_protocol")
+    __slots__ = ("_t", *_native_methods, "__dict__", "__weakref__")
 
     def pause_reading(self):
         self._t.pause_reading()

@@ -9,7 +9,7 @@
 //! resolves and reports errors exactly as asyncio's `sock.sendto` would.
 
 use super::{
-    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, extra_item, is_exit, log,
+    call_soon, close_socket_in_drop, ensure_fd_no_transport, extra_item, is_exit, log, make_twin,
     net_support, notify_flow, register, report_fatal, unregister, with_scratch, would_block,
     LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
 };
@@ -861,18 +861,7 @@ impl LoopCore {
                 }),
             },
         )?;
-        let twin = alloc_twin(py, &net_support(py)?.datagram_twin)?;
-        twin.setattr(intern!(py, "_t"), &t)?;
-        for name in [
-            intern!(py, "sendto"),
-            intern!(py, "is_closing"),
-            intern!(py, "get_extra_info"),
-            intern!(py, "get_write_buffer_size"),
-            intern!(py, "close"),
-            intern!(py, "get_protocol"),
-        ] {
-            twin.setattr(name, t.getattr(name)?)?;
-        }
+        let twin = make_twin(net_support(py)?.datagram_twin.bind(py), t.as_any())?;
         t.get().st.borrow_mut(py).twin = Some(twin.clone().unbind());
         register(slf, fd, t.as_any())?;
         call_soon(

@@ -30,7 +30,7 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyWeakrefReference};
+use pyo3::types::{PyDict, PyString, PyWeakrefReference};
 use std::collections::HashMap;
 use std::os::fd::RawFd;
 
@@ -360,11 +360,25 @@ pub(crate) fn close_socket_in_drop(py: Python<'_>, sock: &Bound<'_, PyAny>) {
     }
 }
 
-/// Allocates an instance of a twin class without running `__init__`.
-pub(crate) fn alloc_twin<'py>(py: Python<'py>, cls: &Py<PyAny>) -> PyResult<Bound<'py, PyAny>> {
+/// The `asyncio.Transport` twin of `native`: an instance of the twin class
+/// `cls`, made without running `__init__`, holding `native` in `_t` and, in
+/// slots, the native bound methods that `cls._native_methods` names. Those
+/// are the calls that run per message, bound once per transport so that
+/// `transport.write(data)` is a slot read and a native call.
+pub(crate) fn make_twin<'py>(
+    cls: &Bound<'py, PyAny>,
+    native: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = cls.py();
     let tp = cls.as_ptr() as *mut ffi::PyTypeObject;
     // SAFETY: `cls` is a Python class (a heap type, which allocates with
     // PyType_GenericAlloc); the call returns a new, zero-filled, GC-tracked
     // instance or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(tp, 0)) }
+    let twin = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyType_GenericAlloc(tp, 0))? };
+    twin.setattr(intern!(py, "_t"), native)?;
+    for name in cls.getattr(intern!(py, "_native_methods"))?.try_iter()? {
+        let name = name?.cast_into::<PyString>()?;
+        twin.setattr(&name, native.getattr(&name)?)?;
+    }
+    Ok(twin)
 }

@@ -16,7 +16,7 @@
 //! exactly once either way.
 
 use super::{
-    alloc_twin, call_soon, close_socket_in_drop, ensure_fd_no_transport, extra_item, is_exit, log,
+    call_soon, close_socket_in_drop, ensure_fd_no_transport, extra_item, is_exit, log, make_twin,
     net_support, notify_flow, register, report_fatal, unregister, with_scratch, would_block,
     RawBuffer, LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ,
 };
@@ -360,33 +360,6 @@ impl StreamTransport {
         twin.unwrap_or_else(|| slf.clone().into_any())
     }
 
-    fn make_twin<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let twin = alloc_twin(py, &net_support(py)?.stream_twin)?;
-        twin.setattr(intern!(py, "_t"), slf)?;
-        // The calls that run per message, bound once per connection so that
-        // `transport.write(data)` is a slot read and a native call.
-        macro_rules! bind_hot {
-            ($($name:literal),*) => {$(
-                let name = intern!(py, $name);
-                twin.setattr(name, slf.getattr(name)?)?;
-            )*};
-        }
-        bind_hot!(
-            "write",
-            "writelines",
-            "is_closing",
-            "get_extra_info",
-            "pause_reading",
-            "resume_reading",
-            "is_reading",
-            "get_write_buffer_size",
-            "close",
-            "get_protocol"
-        );
-        Ok(twin)
-    }
-
     /// asyncio's transport `__init__`: extras, protocol, server, registration,
     /// `TCP_NODELAY`, then `connection_made`, the reader and the waiter are
     /// scheduled in that order. Returns the twin.
@@ -416,7 +389,7 @@ impl StreamTransport {
             };
             dict.set_item(intern!(py, "peername"), peername)?;
         }
-        let twin = Self::make_twin(slf)?;
+        let twin = make_twin(net_support(py)?.stream_twin.bind(py), slf.as_any())?;
         {
             let mut st = t.st.borrow_mut(py);
             st.extra = Some(dict.unbind());
