@@ -108,16 +108,32 @@ class TestOutcome:
         return summarize(self)
 
 
+_FRAME = re.compile(r'\s*File "(.+)", line (\d+) in (\S+)')
+
+
+def _where_stuck(dump: str) -> str:
+    """From a faulthandler dump: where the main thread was, e.g.
+    "test_ssl.py:1628 stop() > threading.py:1139 _wait_for_tstate_lock()"."""
+    blocks = [b for b in dump.split("\n\n") if "(most recent call first)" in b]
+    main = next((b for b in blocks if "in <module>" in b), blocks[0] if blocks else "")
+    frames = [m.groups() for m in map(_FRAME.match, main.splitlines()) if m]
+    if not frames:
+        return ""
+
+    def fmt(frame):
+        return f"{Path(frame[0]).name}:{frame[1]} {frame[2]}()"
+
+    own = next((f for f in frames if "/test_asyncio/" in f[0]), None)
+    if own is None or own == frames[0]:
+        return fmt(frames[0])
+    return f"{fmt(own)} > {fmt(frames[0])}"
+
+
 def summarize(t: TestOutcome) -> str:
     """One line saying why a test did not pass."""
     if t.kind:
-        where = ""
-        for line in (t.details[0] if t.details else "").splitlines():
-            m = re.match(r'\s*File "(.+)", line (\d+) in (\w+)', line)
-            if m and "/unittest/" not in m.group(1) and "/threading.py" not in m.group(1):
-                where = f" in {Path(m.group(1)).name}:{m.group(2)} {m.group(3)}()"
-                break
-        return f"{t.kind}{where}"
+        where = _where_stuck(t.details[0] if t.details else "")
+        return f"{t.kind}, main thread at {where}" if where else t.kind
     for detail in t.details:
         lines = [line for line in detail.strip().splitlines() if line.strip()]
         if not lines:
@@ -513,6 +529,8 @@ def main(argv=None) -> int:
         summaries[loop] = (unexpected, fixed, stale, expected)
 
     if not opts.no_report and not opts.only:
-        path_md, path_json = report.write(RESULTS, full_version, runs, summaries, na_modules)
+        # the committed tables compare the stdlib loop and ferroloop only
+        kept = {loop: r for loop, r in runs.items() if loop in (STDLIB, DEFAULT_LOOP)}
+        path_md, path_json = report.write(RESULTS, full_version, kept, summaries, na_modules)
         print(f"\nwrote {path_md.relative_to(ROOT)} and {path_json.relative_to(ROOT)}")
     return status
