@@ -35,6 +35,8 @@ import traceback
 import unittest
 import warnings
 
+from test import support
+
 from . import lists, loops
 
 PACKAGE = "test.test_asyncio"
@@ -100,6 +102,7 @@ class EventResult(unittest.TestResult):
         self.current = {"id": test_id, "outcome": "passed", "details": []}
         self._t0 = time.monotonic()
         loops.counts.reset()
+        support.environment_altered = False
         self._globals = _snapshot()
         self.events.emit(ev="start", id=test_id)
         self.watchdog()
@@ -169,6 +172,9 @@ class EventResult(unittest.TestResult):
         cur["time"] = round(time.monotonic() - self._t0, 3)
         cur["loops_under_test"] = loops.counts.under_test
         cur["stdlib_loops"] = sorted(set(loops.counts.stdlib))
+        # set by test.support when a test leaves threads or child processes
+        # behind (threading_cleanup, reap_children), as regrtest reports it
+        cur["env_changed"] = bool(support.environment_altered)
         self.events.emit(ev="result", **cur)
         self.watchdog()  # class and module fixtures run between tests
 
@@ -197,8 +203,6 @@ def main(argv: list[str]) -> int:
         faulthandler.dump_traceback_later(
             config["test_timeout"], exit=True, file=crash_file
         )
-
-    from test import support
 
     support.verbose = 0
     setup = loops.install(config["loop"], config.get("real_loops", True))

@@ -102,6 +102,7 @@ class TestOutcome:
     time: float = 0.0
     loops_under_test: int = 0
     stdlib_loops: list[str] = dataclasses.field(default_factory=list)
+    env_changed: bool = False  # left threads or child processes behind
 
     @property
     def summary(self) -> str:
@@ -509,6 +510,10 @@ def main(argv=None) -> int:
             print(f"STALE   {test_id}  (listed in {listed_path.name}, no such test ran)")
         if loop != STDLIB:
             _print_loop_notes(loop, ran)
+        altered = sorted(t.id for r in ran.values() for t in r.tests.values() if t.env_changed)
+        if altered:
+            print(f"note: {len(altered)} tests left threads or child processes behind "
+                  f"(test.support's environment_altered), e.g. {', '.join(altered[:3])}")
 
         if opts.update_expected and loop != STDLIB:
             failures = {t.id: "untriaged: " + t.summary for t in unexpected}
