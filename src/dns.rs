@@ -1076,6 +1076,7 @@ impl IntOrZero {
 #[pymethods]
 impl LoopCore {
     #[pyo3(signature = (host, port, *, family=IntOrZero::ZERO, r#type=IntOrZero::ZERO, proto=IntOrZero::ZERO, flags=IntOrZero::ZERO))]
+    #[pyo3(text_signature = "($self, host, port, *, family=0, type=0, proto=0, flags=0)")]
     #[allow(clippy::too_many_arguments)]
     fn getaddrinfo(
         slf: &Bound<'_, Self>,
@@ -1100,6 +1101,7 @@ impl LoopCore {
     }
 
     #[pyo3(signature = (sockaddr, flags=IntOrZero::ZERO))]
+    #[pyo3(text_signature = "($self, sockaddr, flags=0)")]
     fn getnameinfo(
         slf: &Bound<'_, Self>,
         sockaddr: &Bound<'_, PyAny>,
