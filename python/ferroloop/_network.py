@@ -219,7 +219,7 @@ class Server(base_events.Server):
         if self._connections() == 0:
             self._wakeup()
 
-    if _PY313:
+    if sys.version_info >= (3, 13):
 
         def close_clients(self):
             for transport in self._clients.copy():
@@ -424,7 +424,7 @@ class NetworkMixin:
             )
         return transport, protocol
 
-    if _PY312:
+    if sys.version_info >= (3, 12):
 
         async def create_connection(
             self,
@@ -587,7 +587,7 @@ class NetworkMixin:
             logger.info("%r is serving", server)
         return server
 
-    if _PY313:
+    if sys.version_info >= (3, 13):
 
         async def create_server(
             self,
@@ -868,7 +868,7 @@ class NetworkMixin:
             await tasks.sleep(0)
         return server
 
-    if _PY313:
+    if sys.version_info >= (3, 13):
 
         async def create_unix_server(
             self,
