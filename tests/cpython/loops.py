@@ -112,16 +112,22 @@ class LoopUnderTest:
             asyncio.EventLoop = SelectorEventLoop
 
     def install_test_utils(self, test_utils) -> None:
-        """`test_utils.TestCase.close_loop` reads the private
-        `loop._default_executor` and asks the policy for a child watcher;
-        for the loop under test do the same with public calls."""
+        """`test_utils.TestCase.close_loop` shuts the default executor down if
+        the private `loop._default_executor` is set, then asks the policy for
+        a child watcher. For the loop under test: the same, except that a loop
+        without that attribute gets `shutdown_default_executor()` always, and
+        no child watcher is involved."""
         original = test_utils.TestCase.close_loop
+        missing = object()
 
         def close_loop(loop):
             if isinstance(loop, asyncio.base_events.BaseEventLoop):
                 return original(loop)
-            if not loop.is_closed():
+            executor = getattr(loop, "_default_executor", missing)
+            if executor is not None and not loop.is_closed():
                 loop.run_until_complete(loop.shutdown_default_executor())
+            elif executor not in (None, missing):
+                executor.shutdown(wait=True)
             loop.close()
 
         test_utils.TestCase.close_loop = staticmethod(close_loop)

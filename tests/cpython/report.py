@@ -85,8 +85,9 @@ def _describe_loop(loop: str) -> str:
     except ImportError:
         version = ""
     try:
+        # the last commit that touched ferroloop itself, not this runner
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "log", "-1", "--format=%h", "--", "src", "crates", "python", "Cargo.toml"],
             cwd=Path(__file__).parent, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

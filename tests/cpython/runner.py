@@ -506,7 +506,14 @@ def main(argv=None) -> int:
                     print("        " + d.replace("\n", "\n        "))
         for t in fixed:
             print(f"FIXED   {t.id}  (listed in {listed_path.name}: remove the line)")
-        for test_id in stale:
+        if opts.verbose:
+            for r in ran.values():
+                for t in sorted(r.tests.values(), key=lambda t: t.id):
+                    if t.outcome in FAILING and t.id in expected:
+                        print(f"XFAIL   {t.id}: {t.summary}")
+                        for d in t.details:
+                            print("        " + d.replace("\n", "\n        "))
+        for test_id in stale if not opts.only else ():
             print(f"STALE   {test_id}  (listed in {listed_path.name}, no such test ran)")
         if loop != STDLIB:
             _print_loop_notes(loop, ran)
@@ -527,7 +534,8 @@ def main(argv=None) -> int:
                             if e.flaky and i.split(".")[0] in ran and i not in failures)
             entries = lists.regenerate(lists.parse(listed_path), minor, failures, set(ran))
             lists.write(listed_path, EXPECTED_HEADER, entries)
-            print(f"wrote {listed_path.relative_to(ROOT)}: {len(failures)} failures on {minor}")
+            print(f"wrote {listed_path.relative_to(ROOT)}: {len(failures)} failures "
+                  f"in the modules run on {minor}")
             unexpected, fixed, stale, expected = _evaluate(loop, ran, minor)
         elif unexpected or (fixed and loop != STDLIB):
             status = 1
