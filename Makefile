@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 DEV_PACKAGES := maturin pytest pytest-timeout uvloop
 
 .DEFAULT_GOAL := help
-.PHONY: help venv build-dev build-release format lint test test-rust test-python test-all demo bench bench-quick test-cpython clean
+.PHONY: help venv build-dev build-release format lint test test-rust test-python test-conformance test-all demo bench bench-quick test-cpython clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -39,7 +39,10 @@ test-rust: ## Rust tests of the core
 test-python: build-release ## pytest suite, every test on asyncio and on ferroloop
 	$(PY) -m pytest -q tests
 
-test: test-rust test-python ## build, then run the Rust and Python tests
+test-conformance: build-release ## CPython's test_asyncio on ferroloop (this Python); unlisted failures fail
+	$(PY) -m tests.cpython --loop ferroloop --jobs 2 --no-report
+
+test: test-rust test-python test-conformance ## build, then the Rust tests, the pytest suite and CPython's test_asyncio
 
 test-all: ## the Python suite on 3.11, 3.12 and 3.13 (pyenv)
 	for v in 3.11.7 3.12.1 3.13.0; do \
