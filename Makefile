@@ -40,7 +40,7 @@ test-python: build-release ## pytest suite, every test on asyncio and on ferrolo
 	$(PY) -m pytest -q tests
 
 test-conformance: build-release ## CPython's test_asyncio on ferroloop (this Python); unlisted failures fail
-	$(PY) -m tests.cpython --loop ferroloop --jobs 2 --no-report
+	$(PY) -m tests.cpython --loop ferroloop --jobs 2 --no-report --test-timeout 30
 
 test: test-rust test-python test-conformance ## build, then the Rust tests, the pytest suite and CPython's test_asyncio
 
