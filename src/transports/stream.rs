@@ -420,50 +420,50 @@ impl StreamTransport {
     }
 
     fn add_reader(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let t = slf.get();
-        if !t.is_reading_now(py) {
+        if !slf.get().is_reading_now(slf.py()) {
             return Ok(());
         }
-        LoopCore::watch(
-            t.lp(py),
-            t.fd,
-            Side::Read,
-            &slf.getattr(intern!(py, "_read_ready"))?,
-        )?;
-        t.st.borrow_mut(py).reading = true;
-        Ok(())
+        Self::watch_side(slf, Side::Read)
     }
 
     fn remove_reader(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let t = slf.get();
-        let was = std::mem::replace(&mut t.st.borrow_mut(py).reading, false);
-        if was {
-            LoopCore::unwatch(t.lp(py), t.fd, Side::Read)?;
-        }
-        Ok(())
+        Self::unwatch_side(slf, Side::Read)
     }
 
     fn add_writer(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let t = slf.get();
-        LoopCore::watch(
-            t.lp(py),
-            t.fd,
-            Side::Write,
-            &slf.getattr(intern!(py, "_write_ready"))?,
-        )?;
-        t.st.borrow_mut(py).writing = true;
-        Ok(())
+        Self::watch_side(slf, Side::Write)
     }
 
     fn remove_writer(slf: &Bound<'_, Self>) -> PyResult<()> {
+        Self::unwatch_side(slf, Side::Write)
+    }
+
+    /// Whether the loop watches one side of the socket for this transport.
+    fn watched(st: &mut State, side: Side) -> &mut bool {
+        match side {
+            Side::Read => &mut st.reading,
+            Side::Write => &mut st.writing,
+        }
+    }
+
+    fn watch_side(slf: &Bound<'_, Self>, side: Side) -> PyResult<()> {
         let py = slf.py();
         let t = slf.get();
-        let was = std::mem::replace(&mut t.st.borrow_mut(py).writing, false);
+        let ready = match side {
+            Side::Read => intern!(py, "_read_ready"),
+            Side::Write => intern!(py, "_write_ready"),
+        };
+        LoopCore::watch(t.lp(py), t.fd, side, &slf.getattr(ready)?)?;
+        *Self::watched(&mut t.st.borrow_mut(py), side) = true;
+        Ok(())
+    }
+
+    fn unwatch_side(slf: &Bound<'_, Self>, side: Side) -> PyResult<()> {
+        let py = slf.py();
+        let t = slf.get();
+        let was = std::mem::replace(Self::watched(&mut t.st.borrow_mut(py), side), false);
         if was {
-            LoopCore::unwatch(t.lp(py), t.fd, Side::Write)?;
+            LoopCore::unwatch(t.lp(py), t.fd, side)?;
         }
         Ok(())
     }
