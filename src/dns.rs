@@ -814,13 +814,7 @@ impl Resolver {
 /// asyncio's `run_in_executor` checks, which its lookups go through.
 fn check_loop(lp: &Bound<'_, LoopCore>) -> PyResult<()> {
     let py = lp.py();
-    if lp
-        .as_any()
-        .call_method0(intern!(py, "is_closed"))?
-        .is_truthy()?
-    {
-        return Err(PyRuntimeError::new_err("Event loop is closed"));
-    }
+    lp.get().check_closed()?;
     if let Ok(v) = lp
         .as_any()
         .getattr(intern!(py, "_executor_shutdown_called"))

@@ -89,7 +89,7 @@ impl LoopCore {
         self.timers.borrow_mut(py).note_cancelled();
     }
 
-    fn check_closed(&self) -> PyResult<()> {
+    pub(crate) fn check_closed(&self) -> PyResult<()> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(closed_error());
         }
@@ -759,7 +759,7 @@ impl LoopCore {
         self.running.load(Ordering::Relaxed)
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
     }
 

@@ -331,11 +331,7 @@ impl DatagramTransport {
     }
 
     fn describe(&self, py: Python<'_>, name: &str) -> String {
-        let loop_closed = self
-            .lp(py)
-            .call_method0(intern!(py, "is_closed"))
-            .and_then(|c| c.is_truthy())
-            .unwrap_or(true);
+        let loop_closed = self.lp(py).get().is_closed();
         let Some(st) = self.st.try_borrow_for_gc() else {
             return format!("<{name} fd={}>", self.fd);
         };

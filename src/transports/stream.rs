@@ -870,11 +870,7 @@ impl StreamTransport {
     }
 
     pub(crate) fn describe(&self, py: Python<'_>, name: &str) -> String {
-        let loop_closed = self
-            .lp(py)
-            .call_method0(intern!(py, "is_closed"))
-            .and_then(|c| c.is_truthy())
-            .unwrap_or(true);
+        let loop_closed = self.lp(py).get().is_closed();
         let Some(st) = self.st.try_borrow_for_gc() else {
             return format!("<{name} fd={}>", self.fd);
         };
