@@ -9,7 +9,6 @@ exception handler, executors, async-generator hooks and signal handlers.
 import asyncio
 import concurrent.futures
 import errno
-import os
 import signal
 import socket
 import sys
@@ -17,9 +16,9 @@ import threading
 import traceback
 import warnings
 import weakref
-from asyncio import coroutines, events, futures, tasks
+from asyncio import constants, coroutines, events, futures, tasks
 
-from ._ferroloop import LoopCore
+from ._ferroloop import Handle, LoopCore
 from ._network import NetworkMixin
 from ._sockets import SocketMixin
 from ._support import check_callback, logger, unix_logger
@@ -149,7 +148,7 @@ class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
             return
         if enabled:
             self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
-            sys.set_coroutine_origin_tracking_depth(events._DEBUG_STACK_DEPTH if hasattr(events, "_DEBUG_STACK_DEPTH") else 10)
+            sys.set_coroutine_origin_tracking_depth(constants.DEBUG_STACK_DEPTH)
         else:
             sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth)
         self._coroutine_origin_tracking_enabled = bool(enabled)
@@ -236,7 +235,7 @@ class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
             executor.shutdown(wait=True)
         except Exception as exc:
             if not self.is_closed() and not done.cancelled():
-                self.call_soon_threadsafe(futures._set_result_unless_cancelled if False else done.set_exception, exc)
+                self.call_soon_threadsafe(done.set_exception, exc)
         else:
             if not self.is_closed():
                 self.call_soon_threadsafe(futures._set_result_unless_cancelled, done, None)
@@ -385,8 +384,6 @@ class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
             signal.set_wakeup_fd(self._csock.fileno())
         except (ValueError, OSError) as exc:
             raise RuntimeError(str(exc))
-        from ._ferroloop import Handle
-
         self._signal_handlers[sig] = Handle(callback, args, self, None)
         try:
             signal.signal(sig, _noop_signal_handler)
