@@ -327,3 +327,77 @@ def test_flow_control_limits(loop):
         await asyncio.wait_for(server.lost, 5)
 
     run(loop, main())
+
+
+def _queued_receiver(loop, protocol_factory, count):
+    """An endpoint with `count` datagrams already waiting in its socket."""
+
+    async def make():
+        rt, proto = await loop.create_datagram_endpoint(protocol_factory, local_addr=("127.0.0.1", 0))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+            for i in range(count):
+                out.sendto(b"%d" % i, rt.get_extra_info("sockname"))
+        return rt, proto
+
+    return make()
+
+
+def test_pause_reading_inside_datagram_received_stops_the_burst(loop):
+    class PauseAfterThree(Endpoint):
+        def datagram_received(self, data, addr):
+            super().datagram_received(data, addr)
+            if len(self.received) == 3:
+                self.transport.pause_reading()
+
+    async def main():
+        rt, proto = await _queued_receiver(loop, lambda: PauseAfterThree(loop), 10)
+        await proto.wait(3)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert [d for d, _ in proto.received] == [b"0", b"1", b"2"]
+        assert not rt.is_reading()
+        rt.resume_reading()
+        await proto.wait(10)
+        assert [d for d, _ in proto.received] == [b"%d" % i for i in range(10)]
+        rt.close()
+        await asyncio.wait_for(proto.lost, 5)
+
+    run(loop, main())
+
+
+def test_close_inside_datagram_received_delivers_nothing_more(loop):
+    class CloseAfterTwo(Endpoint):
+        def datagram_received(self, data, addr):
+            super().datagram_received(data, addr)
+            if len(self.received) == 2:
+                self.transport.close()
+
+    async def main():
+        rt, proto = await _queued_receiver(loop, lambda: CloseAfterTwo(loop), 10)
+        assert await asyncio.wait_for(proto.lost, 5) is None
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert [d for d, _ in proto.received] == [b"0", b"1"]
+        assert proto.events == ["made", "datagram", "datagram", "lost"]
+
+    run(loop, main())
+
+
+def test_exception_in_datagram_received_loses_no_datagram(loop, handler_calls):
+    class FailOnFirst(Endpoint):
+        def datagram_received(self, data, addr):
+            super().datagram_received(data, addr)
+            if len(self.received) == 1:
+                raise ZeroDivisionError("first")
+
+    async def main():
+        rt, proto = await _queued_receiver(loop, lambda: FailOnFirst(loop), 40)
+        await proto.wait(40)
+        assert [d for d, _ in proto.received] == [b"%d" % i for i in range(40)]
+        assert not rt.is_closing()
+        rt.close()
+        await asyncio.wait_for(proto.lost, 5)
+
+    run(loop, main())
+    assert len(handler_calls.contexts) == 1
+    assert isinstance(handler_calls.contexts[0]["exception"], ZeroDivisionError)

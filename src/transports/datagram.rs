@@ -1,8 +1,9 @@
 //! `DatagramTransport`: a UDP or Unix datagram socket, asyncio's
 //! `_SelectorDatagramTransport`.
 //!
-//! Readable: one `recvfrom` per pass, then `protocol.datagram_received(data,
-//! addr)`; an `OSError` goes to `protocol.error_received`. `sendto` sends at
+//! Readable: up to `DATAGRAMS_PER_PASS` `recvfrom`s per wake-up, each followed
+//! by `protocol.datagram_received(data, addr)`; an `OSError` goes to
+//! `protocol.error_received` and ends the pass. `sendto` sends at
 //! once and queues whole datagrams the socket would not take; the writer
 //! handle sends them in order. Numeric IP addresses are converted natively;
 //! anything else (host names, Unix paths) goes through the Python socket, which
@@ -30,6 +31,10 @@ use std::collections::VecDeque;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
+
+/// Datagrams read per readiness event at most, so one busy socket cannot
+/// starve the loop's other callbacks.
+const DATAGRAMS_PER_PASS: usize = 32;
 
 /// Where a queued datagram goes.
 enum Dest {
@@ -533,36 +538,44 @@ impl DatagramTransport {
     fn _read_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let t = slf.get();
-        if t.st.borrow(py).conn_lost > 0 {
-            return Ok(());
-        }
-        let mut from = sockaddr::SockAddr::empty();
-        let got = with_scratch(MAX_READ, |buf| {
-            // SAFETY: `buf` and `from` are writable for the lengths passed.
-            let n = unsafe {
-                libc::recvfrom(
-                    t.fd,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    from.as_mut_ptr(),
-                    &mut from.len,
-                )
-            };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(PyBytes::new(py, &buf[..n as usize]))
+        // Several datagrams per wake-up: one socket often serves many peers, and
+        // a poll per datagram would cost more than the datagram itself.
+        for _ in 0..DATAGRAMS_PER_PASS {
+            {
+                let st = t.st.borrow(py);
+                if st.conn_lost > 0 || st.closing || st.paused {
+                    return Ok(());
+                }
             }
-        });
-        let data = match got {
-            Ok(d) => d,
-            Err(e) if would_block(&e) => return Ok(()),
-            Err(e) => return Self::error_received(slf, os_error(e)),
-        };
-        let from = sockaddr::to_python(py, &from)?;
-        if let Some(p) = t.protocol(py) {
-            p.call_method1(intern!(py, "datagram_received"), (data, from))?;
+            let mut from = sockaddr::SockAddr::empty();
+            let got = with_scratch(MAX_READ, |buf| {
+                // SAFETY: `buf` and `from` are writable for the lengths passed.
+                let n = unsafe {
+                    libc::recvfrom(
+                        t.fd,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        0,
+                        from.as_mut_ptr(),
+                        &mut from.len,
+                    )
+                };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(PyBytes::new(py, &buf[..n as usize]))
+                }
+            });
+            let data = match got {
+                Ok(d) => d,
+                Err(e) if would_block(&e) => return Ok(()),
+                Err(e) => return Self::error_received(slf, os_error(e)),
+            };
+            let from = sockaddr::to_python(py, &from)?;
+            match t.protocol(py) {
+                Some(p) => p.call_method1(intern!(py, "datagram_received"), (data, from))?,
+                None => return Ok(()),
+            };
         }
         Ok(())
     }
