@@ -12,7 +12,9 @@ use crate::gil_cell::GilCell;
 use crate::handles::{self, Handle, TimerHandle};
 use crate::support;
 use ferroloop_core::poller::MAX_TIMEOUT;
-use ferroloop_core::{clock, Events, Interest, Poller, ReadyQueue, TimerEntry, TimerHeap, Waker};
+use ferroloop_core::{
+    clock, Events, IdleSpin, Interest, Poller, ReadyQueue, TimerEntry, TimerHeap, Waker,
+};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::gc::PyVisit;
@@ -24,6 +26,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The poller token of the waker's eventfd; fds use their own number.
 const WAKER_TOKEN: u64 = u64::MAX;
@@ -44,6 +47,40 @@ fn current_thread_id() -> u64 {
     // SAFETY: pthread_self has no preconditions. CPython's threading.get_ident()
     // returns the same value.
     unsafe { libc::pthread_self() as u64 }
+}
+
+/// A poll's result as Python sees it. A signal that ended the wait runs
+/// Python's handlers now, so Ctrl-C raises KeyboardInterrupt at once.
+fn after_poll(py: Python<'_>, res: io::Result<usize>) -> PyResult<usize> {
+    match res {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            // SAFETY: the GIL is held.
+            if unsafe { ffi::PyErr_CheckSignals() } < 0 {
+                Err(PyErr::fetch(py))
+            } else {
+                Ok(0)
+            }
+        }
+        Err(e) => Err(os_error(e)),
+    }
+}
+
+/// The largest spin before sleeping: `FERROLOOP_IDLE_SPIN_US` microseconds
+/// (0 turns spinning off), or the default. At most 1 ms, since signal handlers
+/// wait for the spin to end.
+fn idle_spin_max() -> PyResult<Duration> {
+    const VAR: &str = "FERROLOOP_IDLE_SPIN_US";
+    match std::env::var(VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(ferroloop_core::idle_spin::DEFAULT_MAX),
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(us) if us <= 1_000 => Ok(Duration::from_micros(us.into())),
+            _ => Err(PyValueError::new_err(format!(
+                "{VAR} must be a whole number of microseconds from 0 to 1000, not {v:?}"
+            ))),
+        },
+        Err(e) => Err(PyValueError::new_err(format!("{VAR}: {e}"))),
+    }
 }
 
 fn closed_error() -> PyErr {
@@ -74,6 +111,8 @@ pub struct LoopCore {
     /// function skips the check.
     checked_code: GilCell<Option<Py<PyAny>>>,
     clock_resolution: f64,
+    /// How long to poll before sleeping; see `ferroloop_core::idle_spin`.
+    idle_spin: GilCell<IdleSpin>,
     /// Open transports by fd, so `add_reader` and friends refuse their fds.
     pub(crate) transports: GilCell<crate::transports::Registry>,
     /// The process that created the poller; a forked child must not touch it.
@@ -281,30 +320,16 @@ impl LoopCore {
                 // find nothing, so the syscall is skipped.
                 Ok(0)
             } else {
-                poller.wait(&mut events, Some(0.0))
+                after_poll(py, poller.wait(&mut events, Some(0.0)))
             }
         } else {
             // Nothing is ready: the only time the GIL is let go. Other threads
             // publish under the GIL, so none can slip in between the ready
             // check above and `prepare_sleep`.
             waker.prepare_sleep();
-            let res = py.detach(|| poller.wait(&mut events, timeout));
+            let res = Self::spin_then_sleep(slf, &poller, &mut events, timeout);
             waker.finish_sleep();
             res
-        };
-        let polled = match polled {
-            Ok(n) => Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                // A signal ended the wait: run Python's handlers now, so Ctrl-C
-                // raises KeyboardInterrupt at once.
-                // SAFETY: the GIL is held.
-                if unsafe { ffi::PyErr_CheckSignals() } < 0 {
-                    Err(PyErr::fetch(py))
-                } else {
-                    Ok(0)
-                }
-            }
-            Err(e) => Err(os_error(e)),
         };
         if let Err(err) = polled {
             *lp.events.borrow_mut(py) = events;
@@ -369,6 +394,47 @@ impl LoopCore {
             }
         }
         Ok(())
+    }
+
+    /// The blocking poll of a pass with nothing ready. When recent sleeps were
+    /// short, it first polls without blocking for the `IdleSpin` budget; then
+    /// Python's signal handlers get their chance, as they would have had before
+    /// a plain sleep, and only then does the loop block.
+    fn spin_then_sleep(
+        slf: &Bound<'_, Self>,
+        poller: &Poller,
+        events: &mut Events,
+        timeout: Option<f64>,
+    ) -> PyResult<usize> {
+        let lp = slf.get();
+        let py = slf.py();
+        let budget = lp.idle_spin.borrow(py).budget();
+        let mut timeout = timeout;
+        if !budget.is_zero()
+            && !lp.fds.borrow(py).is_empty()
+            && timeout.map_or(true, |t| t > budget.as_secs_f64())
+        {
+            let start = Instant::now();
+            let found = after_poll(py, py.detach(|| poller.spin(events, budget)))?;
+            if found > 0 {
+                return Ok(found);
+            }
+            // SAFETY: the GIL is held.
+            if unsafe { ffi::PyErr_CheckSignals() } < 0 {
+                return Err(PyErr::fetch(py));
+            }
+            if !lp.ready.borrow(py).is_empty() || lp.stopping.load(Ordering::Relaxed) {
+                return Ok(0);
+            }
+            timeout = timeout.map(|t| (t - start.elapsed().as_secs_f64()).max(0.0));
+        }
+        let start = Instant::now();
+        let res = py.detach(|| poller.wait(events, timeout));
+        let by_event = matches!(res, Ok(n) if n > 0);
+        lp.idle_spin
+            .borrow_mut(py)
+            .after_sleep(start.elapsed(), by_event);
+        after_poll(py, res)
     }
 
     /// Debug mode: remember the current handle and report slow callbacks.
@@ -618,6 +684,7 @@ impl LoopCore {
             checked_code: GilCell::new(None),
             transports: GilCell::new(Default::default()),
             clock_resolution: clock::resolution(),
+            idle_spin: GilCell::new(IdleSpin::new(idle_spin_max()?)),
             // SAFETY: getpid has no preconditions.
             pid: unsafe { libc::getpid() },
         })

@@ -5,6 +5,7 @@
 //! - [`timers`]: the timer heap, ordered by (when, insertion order), with O(1)
 //!   cancellation and compaction of cancelled entries.
 //! - [`ready`]: the FIFO ready queue drained one snapshot per pass.
+//! - [`idle_spin`]: how long to poll before sleeping, adapted to recent sleeps.
 //! - [`waker`]: an eventfd that other threads write to end a blocking poll.
 //! - [`inbox`]: a queue native worker threads hand results back through.
 //! - [`write_buffer`]: a transport's queued output, flushed with vectored writes.
@@ -16,6 +17,7 @@
 mod sys;
 
 pub mod clock;
+pub mod idle_spin;
 pub mod inbox;
 pub mod poller;
 pub mod ready;
@@ -23,6 +25,7 @@ pub mod timers;
 pub mod waker;
 pub mod write_buffer;
 
+pub use idle_spin::IdleSpin;
 pub use inbox::Inbox;
 pub use poller::{Event, Events, Interest, Poller};
 pub use ready::ReadyQueue;

@@ -183,6 +183,19 @@ impl Poller {
         Ok(events.len)
     }
 
+    /// Polls without blocking until something is ready or `budget` has passed.
+    /// Returns what the last poll found, so 0 means the budget ran out.
+    pub fn spin(&self, events: &mut Events, budget: std::time::Duration) -> io::Result<usize> {
+        let start = std::time::Instant::now();
+        loop {
+            let n = self.wait(events, Some(0.0))?;
+            if n > 0 || start.elapsed() >= budget {
+                return Ok(n);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     pub fn as_raw_fd(&self) -> RawFd {
         self.epfd.as_raw_fd()
     }
@@ -229,6 +242,27 @@ mod tests {
         let mut buf = [0u8; 2];
         b.read_exact(&mut buf).unwrap();
         assert_eq!(poller.wait(&mut events, Some(0.0)).unwrap(), 0);
+    }
+
+    #[test]
+    fn spin_returns_what_arrives_during_the_budget() {
+        let poller = Poller::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        poller.add(b.as_raw_fd(), Interest::READABLE, 3).unwrap();
+        let mut events = Events::with_capacity(8);
+        let budget = std::time::Duration::from_millis(2);
+        let start = std::time::Instant::now();
+        assert_eq!(poller.spin(&mut events, budget).unwrap(), 0);
+        assert!(start.elapsed() >= budget);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            a.write_all(b"x").unwrap();
+            a
+        });
+        let found = poller.spin(&mut events, std::time::Duration::from_secs(10));
+        assert_eq!(found.unwrap(), 1);
+        assert_eq!(events.get(0).unwrap().token, 3);
+        drop(writer.join().unwrap());
     }
 
     #[test]
