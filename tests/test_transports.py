@@ -494,6 +494,41 @@ def test_20mb_through_slow_reader(loop):
     run(loop, main(), timeout=90)
 
 
+def test_large_reads_are_bytes_of_at_most_256k(loop, family):
+    """A reader that lets megabytes pile up gets them as `bytes` chunks no larger
+    than asyncio's 256 KiB read size, in order, then the EOF."""
+    total = 3 * 1024 * 1024 + 12345
+
+    class Chunks(Recorder):
+        def __init__(self, loop):
+            super().__init__(loop, eof_result=True)
+            self.chunks = []
+
+        def data_received(self, data):
+            self.chunks.append((type(data), len(data)))
+            super().data_received(data)
+
+    async def main():
+        server, t, c, peer = await tcp_pair(loop, lambda: Chunks(loop), lambda: Recorder(loop), family)
+        peer.transport.pause_reading()
+        payload = bytes(range(256)) * (total // 256) + bytes(total % 256)
+        t.write(payload)
+        t.write_eof()
+        for _ in range(200):
+            if t.get_write_buffer_size() == 0:
+                break
+            await asyncio.sleep(0.005)
+        peer.transport.resume_reading()
+        await asyncio.wait_for(peer.eof, 20)
+        assert bytes(peer.data) == payload
+        assert all(kind is bytes for kind, _ in peer.chunks)
+        assert max(size for _, size in peer.chunks) <= 256 * 1024
+        assert peer.events[-1] == "eof"
+        await shutdown(server, t, peer.transport)
+
+    run(loop, main())
+
+
 def test_set_protocol_switches_receiver(loop):
     async def main():
         server, t, c, s = await tcp_pair(loop, lambda: Recorder(loop), lambda: Recorder(loop))

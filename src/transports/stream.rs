@@ -2,8 +2,9 @@
 //! `_SelectorSocketTransport`.
 //!
 //! Reading: the loop's reader handle calls `_read_ready` (a native method), which
-//! `recv`s into a scratch buffer and hands `bytes` to `protocol.data_received`,
-//! or `recv_into`s a `BufferedProtocol`'s own buffer. Writing: `write()` sends
+//! `recv`s into a scratch buffer and hands `bytes` to `protocol.data_received`
+//! (after a large read, straight into a `bytes` of the size the kernel has
+//! queued), or `recv_into`s a `BufferedProtocol`'s own buffer. Writing: `write()` sends
 //! at once and queues what the socket did not take; the writer handle then
 //! flushes the queue with one `sendmsg` per pass. `close()` stops reading,
 //! flushes, then closes; `abort()` closes now. Every step follows
@@ -109,6 +110,8 @@ struct State {
     empty_waiter: Option<Py<PyAny>>,
     /// `connection_lost` has run (asyncio then drops `_loop`).
     lost: bool,
+    /// The last read was at least `DIRECT_READ_MIN` bytes.
+    big_reads: bool,
 }
 
 #[pyclass(frozen, weakref, module = "ferroloop._ferroloop")]
@@ -135,6 +138,49 @@ fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// A read at least this large makes the next read receive straight into a
+/// `bytes` of the size queued in the kernel: for large transfers the extra
+/// ioctl costs less than copying out of the scratch buffer.
+const DIRECT_READ_MIN: usize = 32 * 1024;
+
+/// The bytes waiting in the socket's receive queue, if the kernel says.
+fn queued_bytes(fd: RawFd) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) };
+    (rc == 0 && n > 0).then_some(n as usize)
+}
+
+/// `recv` of up to `len` bytes into a new `bytes` object, without a copy.
+fn recv_new_bytes(py: Python<'_>, fd: RawFd, len: usize) -> Read {
+    use pyo3::ffi::compat::{
+        PyBytesWriter_Create, PyBytesWriter_Discard, PyBytesWriter_FinishWithSize,
+        PyBytesWriter_GetData,
+    };
+    // SAFETY: the writer is used only here, with the GIL held, and is either
+    // finished or discarded exactly once; its data is writable for `len` bytes.
+    unsafe {
+        let writer = PyBytesWriter_Create(len as pyo3::ffi::Py_ssize_t);
+        if writer.is_null() {
+            return Read::Failed(PyErr::fetch(py));
+        }
+        let n = libc::recv(fd, PyBytesWriter_GetData(writer), len, 0);
+        if n <= 0 {
+            let err = io::Error::last_os_error();
+            PyBytesWriter_Discard(writer);
+            return match n {
+                0 => Read::Eof,
+                _ if would_block(&err) => Read::Again,
+                _ => Read::Failed(os_error(err)),
+            };
+        }
+        match Bound::from_owned_ptr_or_err(py, PyBytesWriter_FinishWithSize(writer, n)) {
+            Ok(obj) => Read::Data(obj.cast_into_unchecked::<PyBytes>().unbind()),
+            Err(e) => Read::Failed(e),
+        }
     }
 }
 
@@ -275,6 +321,7 @@ impl StreamTransport {
                 buf: WriteBuffer::new(),
                 empty_waiter: None,
                 lost: false,
+                big_reads: false,
             }),
         }
     }
@@ -710,12 +757,23 @@ impl StreamTransport {
     fn read_data(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let t = slf.get();
-        let outcome = with_scratch(MAX_READ, |buf| match recv(t.fd, buf) {
-            Ok(0) => Read::Eof,
-            Ok(n) => Read::Data(PyBytes::new(py, &buf[..n]).unbind()),
-            Err(e) if would_block(&e) => Read::Again,
-            Err(e) => Read::Failed(os_error(e)),
-        });
+        let direct = if t.st.borrow(py).big_reads {
+            queued_bytes(t.fd).filter(|&n| n >= DIRECT_READ_MIN)
+        } else {
+            None
+        };
+        let outcome = match direct {
+            Some(queued) => recv_new_bytes(py, t.fd, queued.min(MAX_READ)),
+            None => with_scratch(MAX_READ, |buf| match recv(t.fd, buf) {
+                Ok(0) => Read::Eof,
+                Ok(n) => Read::Data(PyBytes::new(py, &buf[..n]).unbind()),
+                Err(e) if would_block(&e) => Read::Again,
+                Err(e) => Read::Failed(os_error(e)),
+            }),
+        };
+        if let Read::Data(d) = &outcome {
+            t.st.borrow_mut(py).big_reads = d.bind(py).as_bytes().len() >= DIRECT_READ_MIN;
+        }
         let data = match outcome {
             Read::Data(d) => d,
             Read::Eof => return Self::on_eof(slf),
