@@ -15,7 +15,7 @@ import socket
 import stat
 import sys
 import weakref
-from asyncio import base_events, constants, events, exceptions, protocols, staggered, tasks, transports, trsock
+from asyncio import base_events, constants, events, exceptions, protocols, sslproto, staggered, tasks, transports, trsock
 
 from ._support import logger
 
@@ -29,10 +29,6 @@ __all__ = ("NetworkMixin", "Server")
 _PY312 = sys.version_info >= (3, 12)
 _PY313 = sys.version_info >= (3, 13)
 _HAS_IPV6 = hasattr(socket, "AF_INET6")
-
-
-def _tls_unsupported():
-    return NotImplementedError("TLS (ssl=...) is not supported by ferroloop yet")
 
 
 def _check_ssl_socket(sock):
@@ -308,17 +304,142 @@ class NetworkMixin:
         self, sock, protocol_factory, ssl, server_hostname, server_side=False, ssl_handshake_timeout=None, ssl_shutdown_timeout=None
     ):
         sock.setblocking(False)
-        if ssl:
-            raise _tls_unsupported()
         protocol = protocol_factory()
         waiter = self.create_future()
-        transport = self._make_socket_transport(sock, protocol, waiter)
+        if ssl:
+            transport = self._make_ssl_transport(
+                sock,
+                protocol,
+                None if isinstance(ssl, bool) else ssl,  # True: a default context
+                waiter,
+                server_side=server_side,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+            )
+        else:
+            transport = self._make_socket_transport(sock, protocol, waiter)
         try:
             await waiter
         except BaseException:
             transport.close()
             raise
         return transport, protocol
+
+    # -- TLS -------------------------------------------------------------
+    # asyncio's own SSLProtocol runs over the native stream transport: the
+    # context's every setting is honoured, and the record layer is asyncio's.
+
+    def _make_ssl_transport(
+        self,
+        rawsock,
+        protocol,
+        sslcontext,
+        waiter=None,
+        *,
+        server_side=False,
+        server_hostname=None,
+        extra=None,
+        server=None,
+        ssl_handshake_timeout=constants.SSL_HANDSHAKE_TIMEOUT,
+        ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT,
+    ):
+        tls = sslproto.SSLProtocol(
+            self,
+            protocol,
+            sslcontext,
+            waiter,
+            server_side,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        self._make_socket_transport(rawsock, tls, extra=extra, server=server)
+        return tls._app_transport
+
+    def _tls_accept_factory(self, protocol_factory, sslcontext, ssl_handshake_timeout, ssl_shutdown_timeout):
+        """What a TLS server's accepted transports get as their protocol."""
+
+        def make_tls_protocol():
+            protocol = protocol_factory()
+            waiter = self.create_future()
+            tls = sslproto.SSLProtocol(
+                self,
+                protocol,
+                sslcontext,
+                waiter,
+                True,
+                None,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+            )
+            waiter.add_done_callback(functools.partial(self._tls_accept_done, protocol, tls._app_transport))
+            return tls
+
+        return make_tls_protocol
+
+    def _tls_accept_done(self, protocol, app_transport, waiter):
+        # A failed handshake: close the connection; only debug mode reports it.
+        if waiter.cancelled():
+            exc = exceptions.CancelledError()
+        else:
+            exc = waiter.exception()
+            if exc is None:
+                return
+        app_transport.close()
+        if self.get_debug():
+            self.call_exception_handler(
+                {
+                    "message": "Error on transport creation for incoming connection",
+                    "exception": exc,
+                    "protocol": protocol,
+                    "transport": app_transport,
+                }
+            )
+
+    async def start_tls(
+        self,
+        transport,
+        protocol,
+        sslcontext,
+        *,
+        server_side=False,
+        server_hostname=None,
+        ssl_handshake_timeout=None,
+        ssl_shutdown_timeout=None,
+    ):
+        if _ssl is None:
+            raise RuntimeError("Python ssl module is not available")
+        if not isinstance(sslcontext, _ssl.SSLContext):
+            raise TypeError(f"sslcontext is expected to be an instance of ssl.SSLContext, got {sslcontext!r}")
+        if not getattr(transport, "_start_tls_compatible", False):
+            raise TypeError(f"transport {transport!r} is not supported by start_tls()")
+        waiter = self.create_future()
+        tls = sslproto.SSLProtocol(
+            self,
+            protocol,
+            sslcontext,
+            waiter,
+            server_side,
+            server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout,
+            call_connection_made=False,
+        )
+        # Reading stays paused until the TLS protocol is connected, so no data
+        # reaches it first.
+        transport.pause_reading()
+        transport.set_protocol(tls)
+        connect = self.call_soon(tls.connection_made, transport)
+        resume = self.call_soon(transport.resume_reading)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            connect.cancel()
+            resume.cancel()
+            raise
+        return tls._app_transport
 
     # -- TCP -------------------------------------------------------------
 
@@ -352,8 +473,6 @@ class NetworkMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             _check_ssl_socket(sock)
-        if ssl:
-            raise _tls_unsupported()
         if happy_eyeballs_delay is not None and interleave is None:
             interleave = 1  # happy eyeballs alternates families by default
 
@@ -506,8 +625,6 @@ class NetworkMixin:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         if sock is not None:
             _check_ssl_socket(sock)
-        if ssl is not None:
-            raise _tls_unsupported()
 
         if host is not None or port is not None:
             if sock is not None:
@@ -646,8 +763,6 @@ class NetworkMixin:
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
         _check_ssl_socket(sock)
-        if ssl:
-            raise _tls_unsupported()
         transport, protocol = await self._create_connection_transport(
             sock,
             protocol_factory,
@@ -775,8 +890,6 @@ class NetworkMixin:
                 raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
             if ssl_shutdown_timeout is not None:
                 raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        if ssl:
-            raise _tls_unsupported()
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
@@ -821,8 +934,6 @@ class NetworkMixin:
             raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
         if ssl_shutdown_timeout is not None and not ssl:
             raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
-        if ssl:
-            raise _tls_unsupported()
 
         if path is not None:
             if sock is not None:

@@ -93,8 +93,7 @@ class _SocketTransport(_TwinBase, transports._FlowControlMixin, transports.Trans
     )
     __slots__ = ("_t", *_native_methods, "__dict__", "__weakref__")
 
-    # TLS over ferroloop's transports comes later; until then start_tls refuses.
-    _start_tls_compatible = False
+    _start_tls_compatible = True
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
 
     def _make_empty_waiter(self):
@@ -109,6 +108,9 @@ class _SocketTransport(_TwinBase, transports._FlowControlMixin, transports.Trans
 
     def write_eof(self):
         self._t.write_eof()
+
+    def _force_close(self, exc):  # called by asyncio's SSLProtocol
+        self._t._force_close(exc)
 
     def can_write_eof(self):
         return True

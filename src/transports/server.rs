@@ -3,7 +3,8 @@
 //!
 //! When the listening fd is readable, up to `backlog` connections are accepted
 //! with `accept4` (non-blocking, close-on-exec) and each gets a native
-//! `StreamTransport` at once. asyncio then runs `_accept_connection2` in a new
+//! `StreamTransport` at once (with TLS, its protocol is an `SSLProtocol`
+//! around the user's). asyncio then runs `_accept_connection2` in a new
 //! task, one pass later; ferroloop schedules the transport's `_accept_start`
 //! with `call_soon`, which calls the protocol factory on that same pass, with
 //! no task and no Python frame of its own.
@@ -13,7 +14,6 @@ use crate::errors::os_error;
 use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
 use crate::sockaddr;
-use pyo3::exceptions::PyNotImplementedError;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -36,6 +36,9 @@ pub struct Listener {
     loop_: Py<LoopCore>,
     sock: Py<PyAny>,
     protocol_factory: Py<PyAny>,
+    /// What `_accept_start` calls: `protocol_factory`, or with TLS a factory
+    /// of `SSLProtocol`s around its protocols.
+    accept_factory: Py<PyAny>,
     server: Py<PyAny>,
     /// `_start_serving`'s TLS arguments, passed back when accepting restarts.
     ssl_args: Py<PyAny>,
@@ -47,6 +50,7 @@ impl Listener {
         visit.call(&self.loop_)?;
         visit.call(&self.sock)?;
         visit.call(&self.protocol_factory)?;
+        visit.call(&self.accept_factory)?;
         visit.call(&self.server)?;
         visit.call(&self.ssl_args)?;
         Ok(())
@@ -102,7 +106,7 @@ impl Listener {
                 lp,
                 (
                     transport.getattr(intern!(py, "_accept_start"))?,
-                    l.protocol_factory.bind(py),
+                    l.accept_factory.bind(py),
                     l.server.bind(py),
                     extra,
                 ),
@@ -160,11 +164,19 @@ impl LoopCore {
         ssl_shutdown_timeout: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let py = slf.py();
-        if sslcontext.is_some_and(|c| !c.is_none()) {
-            return Err(PyNotImplementedError::new_err(
-                "TLS servers are not supported by ferroloop yet",
-            ));
-        }
+        let none = py.None().into_bound(py);
+        let accept_factory = match sslcontext.filter(|c| !c.is_none()) {
+            Some(context) => slf.as_any().call_method1(
+                intern!(py, "_tls_accept_factory"),
+                (
+                    protocol_factory,
+                    context,
+                    ssl_handshake_timeout.unwrap_or(&none),
+                    ssl_shutdown_timeout.unwrap_or(&none),
+                ),
+            )?,
+            None => protocol_factory.clone(),
+        };
         let fd: RawFd = sock.call_method0(intern!(py, "fileno"))?.extract()?;
         let listener = Listener {
             fd,
@@ -175,6 +187,7 @@ impl LoopCore {
             loop_: slf.clone().unbind(),
             sock: sock.clone().unbind(),
             protocol_factory: protocol_factory.clone().unbind(),
+            accept_factory: accept_factory.unbind(),
             server: server.map_or_else(|| py.None(), |s| s.clone().unbind()),
             ssl_args: (
                 sslcontext.map_or_else(|| py.None(), |s| s.clone().unbind()),

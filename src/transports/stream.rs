@@ -1144,6 +1144,11 @@ impl StreamTransport {
         Self::force_close(slf, slf.py().None().into_bound(slf.py()))
     }
 
+    /// asyncio's private `_force_close(exc)`, which `SSLProtocol` calls.
+    fn _force_close(slf: &Bound<'_, Self>, exc: Bound<'_, PyAny>) -> PyResult<()> {
+        Self::force_close(slf, exc)
+    }
+
     fn is_closing(&self, py: Python<'_>) -> bool {
         self.st.borrow(py).closing
     }
