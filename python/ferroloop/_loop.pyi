@@ -135,6 +135,15 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,
     ) -> asyncio.Transport | None: ...
+    async def sock_sendfile(
+        self,
+        sock: socket.socket,
+        file: IO[bytes],
+        offset: int = 0,
+        count: int | None = None,
+        *,
+        fallback: bool = True,
+    ) -> int: ...
     async def sendfile(
         self,
         transport: asyncio.WriteTransport,
