@@ -142,7 +142,7 @@ class Loop(LoopCore, asyncio.AbstractEventLoop):  # type: ignore[misc]
         offset: int = 0,
         count: int | None = None,
         *,
-        fallback: bool = True,
+        fallback: bool | None = True,
     ) -> int: ...
     async def sendfile(
         self,
