@@ -70,8 +70,6 @@ def test_new_event_loop_gives_fresh_loops(flavor):
 # it waits for. The list only shrinks: an entry that becomes implemented fails
 # the test until it is removed here.
 PENDING_METHODS = {
-    "connect_read_pipe": "pipes",
-    "connect_write_pipe": "pipes",
     "subprocess_exec": "subprocesses",
     "subprocess_shell": "subprocesses",
 }

@@ -20,6 +20,7 @@ from asyncio import constants, coroutines, events, futures, tasks
 
 from ._ferroloop import Handle, LoopCore
 from ._network import NetworkMixin
+from ._pipes import PipeMixin
 from ._sockets import SocketMixin
 from ._support import check_callback, logger, unix_logger
 
@@ -43,7 +44,7 @@ def _noop_signal_handler(signum, frame):
     """Installed for signals the loop handles: the wake-up fd does the work."""
 
 
-class Loop(LoopCore, SocketMixin, NetworkMixin, asyncio.AbstractEventLoop):
+class Loop(LoopCore, SocketMixin, NetworkMixin, PipeMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop whose engine is written in Rust."""
 
     def __init__(self):
