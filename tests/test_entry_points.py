@@ -66,15 +66,6 @@ def test_new_event_loop_gives_fresh_loops(flavor):
         b.close()
 
 
-# AbstractEventLoop methods ferroloop does not have yet, each with the feature
-# it waits for. The list only shrinks: an entry that becomes implemented fails
-# the test until it is removed here.
-PENDING_METHODS = {
-    "subprocess_exec": "subprocesses",
-    "subprocess_shell": "subprocesses",
-}
-
-
 def test_all_abstract_methods_exist(flavor):
     """Every public method of AbstractEventLoop exists on the loop and is not the stub."""
     names = [
@@ -89,8 +80,7 @@ def test_all_abstract_methods_exist(flavor):
         impl = getattr(cls, n, None)
         if impl is None or impl is getattr(asyncio.AbstractEventLoop, n):
             missing.append(n)
-    pending = PENDING_METHODS if flavor.name == "ferroloop" else {}
-    assert sorted(missing) == sorted(pending), f"not implemented: {missing}; listed as pending: {sorted(pending)}"
+    assert missing == [], f"not implemented: {missing}"
 
 
 # ------------------------------------------------------------------ run()

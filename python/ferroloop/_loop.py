@@ -21,6 +21,7 @@ from asyncio import constants, coroutines, events, futures, tasks
 from ._ferroloop import Handle, LoopCore
 from ._network import NetworkMixin
 from ._pipes import PipeMixin
+from ._subprocess import SubprocessMixin
 from ._sockets import SocketMixin
 from ._support import check_callback, logger, unix_logger
 
@@ -44,7 +45,7 @@ def _noop_signal_handler(signum, frame):
     """Installed for signals the loop handles: the wake-up fd does the work."""
 
 
-class Loop(LoopCore, SocketMixin, NetworkMixin, PipeMixin, asyncio.AbstractEventLoop):
+class Loop(LoopCore, SocketMixin, NetworkMixin, PipeMixin, SubprocessMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop whose engine is written in Rust."""
 
     def __init__(self):
@@ -132,6 +133,7 @@ class Loop(LoopCore, SocketMixin, NetworkMixin, PipeMixin, asyncio.AbstractEvent
         for sig in list(self._signal_handlers):
             self.remove_signal_handler(sig)
         self._close_self_pipe()
+        self._close_child_watches()
         self._close_native()
         self._executor_shutdown_called = True
         executor = self._default_executor
