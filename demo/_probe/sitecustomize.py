@@ -3,8 +3,9 @@ this directory on PYTHONPATH): it notes the class of the event loop that runs th
 script, so the demo can show which loop really ran it, and can refuse a
 "ferroloop" run that quietly fell back to asyncio's own loop.
 
-It wraps only the names `asyncio.sleep` and `asyncio.get_running_loop` in the
-asyncio package (what the scripts call); asyncio's internals are not touched.
+It wraps only names of the asyncio package that the scripts call (`sleep`,
+`get_running_loop`, the stream and subprocess helpers); asyncio's internals are
+not touched.
 At exit it writes the loop classes seen, one per line, to $DEMO_LOOP_REPORT.
 """
 import os
@@ -35,8 +36,9 @@ if REPORT:
 
         return watched
 
-    asyncio.sleep = watch(asyncio.sleep)
-    asyncio.get_running_loop = watch(asyncio.get_running_loop)
+    for name in ("sleep", "get_running_loop", "open_connection", "start_server",
+                 "create_subprocess_exec", "create_subprocess_shell"):
+        setattr(asyncio, name, watch(getattr(asyncio, name)))
 
     @atexit.register
     def write_report():
