@@ -842,28 +842,15 @@ class NetworkMixin:
             native._register_fd()
 
     async def _sendfile_fallback(self, transp, file, offset, count):
-        if offset:
-            file.seek(offset)
-        blocksize = min(count, 16384) if count else 16384
-        buf = bytearray(blocksize)
-        total_sent = 0
         proto = _SendfileProtocol(transp)
+
+        async def send(view):
+            await proto.drain()
+            transp.write(view)  # copied by the transport: the buffer is reused
+
         try:
-            while True:
-                if count:
-                    blocksize = min(count - total_sent, blocksize)
-                    if blocksize <= 0:
-                        return total_sent
-                view = memoryview(buf)[:blocksize]
-                read = await self.run_in_executor(None, file.readinto, view)
-                if not read:
-                    return total_sent  # end of file
-                await proto.drain()
-                transp.write(view[:read])  # copied by the transport: buf is reused
-                total_sent += read
+            return await self._send_file_by_reading(file, offset, count, 16384, send)
         finally:
-            if total_sent > 0 and hasattr(file, "seek"):
-                file.seek(offset + total_sent)
             await proto.restore()
 
     # -- Unix ------------------------------------------------------------

@@ -215,10 +215,20 @@ class SocketMixin:
         return fut
 
     async def _sock_sendfile_fallback(self, sock, file, offset, count):
+        blocksize = constants.SENDFILE_FALLBACK_READBUFFER_SIZE
+
+        async def send(view):
+            await self.sock_sendall(sock, view)
+
+        return await self._send_file_by_reading(file, offset, count, blocksize, send)
+
+    async def _send_file_by_reading(self, file, offset, count, blocksize, send):
+        """sendfile's fallback: read the file in the executor, ``await send(view)``
+        each chunk; the file is left positioned after what was sent."""
         if offset:
             file.seek(offset)
-        chunk = constants.SENDFILE_FALLBACK_READBUFFER_SIZE
-        blocksize = min(count, chunk) if count else chunk
+        if count:
+            blocksize = min(count, blocksize)
         buf = bytearray(blocksize)
         total = 0
         try:
@@ -231,9 +241,8 @@ class SocketMixin:
                 read = await self.run_in_executor(None, file.readinto, view)
                 if not read:
                     return total  # end of file
-                await self.sock_sendall(sock, view[:read])
+                await send(view[:read])
                 total += read
         finally:
             if total > 0 and hasattr(file, "seek"):
                 file.seek(offset + total)
-
