@@ -16,6 +16,8 @@ from ._support import logger, unix_logger
 
 __all__ = ("SubprocessMixin",)
 
+_pidfd_open = getattr(os, "pidfd_open", None)  # Linux only
+
 
 def _describe_stdio(value):
     if value == subprocess.PIPE:
@@ -145,8 +147,10 @@ class SubprocessMixin:
 
     def _watch_child(self, pid, transport):
         try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
+            if _pidfd_open is None:
+                raise OSError("no pidfd_open")
+            pidfd = _pidfd_open(pid)
+        except OSError:
             # No pidfd here (an old kernel, a seccomp filter): wait in a thread.
             threading.Thread(
                 target=self._wait_child_in_thread, args=(pid, transport), name=f"ferroloop-waitpid-{pid}", daemon=True
@@ -175,5 +179,7 @@ class SubprocessMixin:
 
     def _wait_child_in_thread(self, pid, transport):
         returncode = _reap(pid)
-        if not self.is_closed():
+        try:
             self.call_soon_threadsafe(transport._process_exited, returncode)
+        except RuntimeError:
+            pass  # the loop was closed first: nobody is left to tell
