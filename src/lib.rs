@@ -12,6 +12,7 @@ mod dns;
 mod errors;
 mod event_loop;
 mod fd_table;
+mod fresh_bytes;
 mod gil_cell;
 mod handles;
 mod sock_ops;

@@ -23,6 +23,7 @@ mod socket_object;
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
+use crate::fresh_bytes::FreshBytes;
 use crate::gil_cell::GilCell;
 use crate::sockaddr::{self, SockAddr};
 use buffer::Buffer;
@@ -43,11 +44,6 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-extern "C" {
-    // CPython's in-place resize of a fresh bytes object (not in pyo3-ffi).
-    fn _PyBytes_Resize(bytes: *mut *mut ffi::PyObject, newsize: ffi::Py_ssize_t) -> libc::c_int;
-}
 
 /// The result of one try of an operation.
 enum Outcome {
@@ -100,15 +96,11 @@ fn py_outcome(py: Python<'_>, res: PyResult<Bound<'_, PyAny>>) -> Outcome {
 
 /// `recv(fd, n)` into a new bytes object, shrunk to what arrived.
 fn recv_bytes(py: Python<'_>, fd: RawFd, n: usize, addr: Option<&mut SockAddr>) -> Outcome {
-    // SAFETY: a NULL source asks for an uninitialised bytes object of `n` bytes.
-    let obj = unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), n as ffi::Py_ssize_t) };
-    // SAFETY: `obj` is a new reference or NULL with an exception set.
-    let obj = match unsafe { Bound::from_owned_ptr_or_err(py, obj) } {
-        Ok(o) => o,
+    let fresh = match FreshBytes::new(py, n) {
+        Ok(f) => f,
         Err(e) => return Outcome::Done(Err(e)),
     };
-    // SAFETY: `obj` is a bytes object; its buffer holds `n` bytes.
-    let buf = unsafe { ffi::PyBytes_AsString(obj.as_ptr()) } as *mut libc::c_void;
+    let buf = fresh.as_mut_ptr();
     let got = match addr {
         // The socket module reads nothing (no syscall) for a zero-byte recv.
         None if n == 0 => Io::Ok(0),
@@ -132,17 +124,7 @@ fn recv_bytes(py: Python<'_>, fd: RawFd, n: usize, addr: Option<&mut SockAddr>) 
         }),
     };
     match got {
-        Io::Ok(got) if got == n => Outcome::Done(Ok(obj.unbind())),
-        Io::Ok(got) => {
-            let mut ptr = obj.into_ptr();
-            // SAFETY: `ptr` is the only reference to a bytes object not yet
-            // shared; on failure CPython frees it and sets `ptr` to NULL.
-            if unsafe { _PyBytes_Resize(&mut ptr, got as ffi::Py_ssize_t) } < 0 {
-                return Outcome::Done(Err(PyErr::fetch(py)));
-            }
-            // SAFETY: after a successful resize `ptr` owns the bytes object.
-            Outcome::Done(Ok(unsafe { Bound::from_owned_ptr(py, ptr) }.unbind()))
-        }
+        Io::Ok(got) => Outcome::Done(fresh.finish(got).map(|b| b.into_any().unbind())),
         Io::Again => Outcome::Again,
         Io::Err(e) => Outcome::Done(Err(e)),
     }

@@ -24,6 +24,7 @@ use super::{
 use crate::errors::os_error;
 use crate::event_loop::LoopCore;
 use crate::fd_table::Side;
+use crate::fresh_bytes::FreshBytes;
 use crate::gil_cell::GilCell;
 use crate::sockaddr;
 use ferroloop_core::write_buffer::{water_marks, WriteBuffer};
@@ -156,31 +157,26 @@ fn queued_bytes(fd: RawFd) -> Option<usize> {
 
 /// `recv` of up to `len` bytes into a new `bytes` object, without a copy.
 fn recv_new_bytes(py: Python<'_>, fd: RawFd, len: usize) -> Read {
-    use pyo3::ffi::compat::{
-        PyBytesWriter_Create, PyBytesWriter_Discard, PyBytesWriter_FinishWithSize,
-        PyBytesWriter_GetData,
+    let fresh = match FreshBytes::new(py, len) {
+        Ok(f) => f,
+        Err(e) => return Read::Failed(e),
     };
-    // SAFETY: the writer is used only here, with the GIL held, and is either
-    // finished or discarded exactly once; its data is writable for `len` bytes.
-    unsafe {
-        let writer = PyBytesWriter_Create(len as pyo3::ffi::Py_ssize_t);
-        if writer.is_null() {
-            return Read::Failed(PyErr::fetch(py));
-        }
-        let n = libc::recv(fd, PyBytesWriter_GetData(writer), len, 0);
-        if n <= 0 {
+    // SAFETY: `fresh` is writable for `len` bytes.
+    let n = unsafe { libc::recv(fd, fresh.as_mut_ptr(), len, 0) };
+    match n {
+        0 => Read::Eof,
+        n if n < 0 => {
             let err = io::Error::last_os_error();
-            PyBytesWriter_Discard(writer);
-            return match n {
-                0 => Read::Eof,
-                _ if would_block(&err) => Read::Again,
-                _ => Read::Failed(os_error(err)),
-            };
+            if would_block(&err) {
+                Read::Again
+            } else {
+                Read::Failed(os_error(err))
+            }
         }
-        match Bound::from_owned_ptr_or_err(py, PyBytesWriter_FinishWithSize(writer, n)) {
-            Ok(obj) => Read::Data(obj.cast_into_unchecked::<PyBytes>().unbind()),
+        n => match fresh.finish(n as usize) {
+            Ok(data) => Read::Data(data.unbind()),
             Err(e) => Read::Failed(e),
-        }
+        },
     }
 }
 
