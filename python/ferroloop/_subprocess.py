@@ -27,10 +27,9 @@ def _describe_stdio(value):
     return repr(value)
 
 
-def _refuse_popen_options(universal_newlines, bufsize, text, encoding, errors):
-    """The Popen options asyncio's byte pipes cannot honour."""
-    if universal_newlines:
-        raise ValueError("universal_newlines must be False")
+def _refuse_popen_options(bufsize, text, encoding, errors):
+    """The Popen options asyncio's byte pipes cannot honour (after
+    ``universal_newlines`` and ``shell``, which the callers check first)."""
     if bufsize != 0:
         raise ValueError("bufsize must be 0")
     if text:
@@ -75,7 +74,7 @@ class SubprocessMixin:
             raise ValueError("universal_newlines must be False")
         if shell:
             raise ValueError("shell must be False")
-        _refuse_popen_options(universal_newlines, bufsize, text, encoding, errors)
+        _refuse_popen_options(bufsize, text, encoding, errors)
         # Only the program is logged: arguments may hold secrets.
         what = f"execute program {program!r}"
         return await self._start_process(
@@ -104,7 +103,7 @@ class SubprocessMixin:
             raise ValueError("universal_newlines must be False")
         if not shell:
             raise ValueError("shell must be True")
-        _refuse_popen_options(universal_newlines, bufsize, text, encoding, errors)
+        _refuse_popen_options(bufsize, text, encoding, errors)
         what = f"run shell command {cmd!r}"
         return await self._start_process(protocol_factory, cmd, True, stdin, stdout, stderr, bufsize, what, kwargs)
 
@@ -160,22 +159,24 @@ class SubprocessMixin:
         watched = self._child_pidfds()
 
         def exited():
+            watched.discard(pidfd)
             self.remove_reader(pidfd)
-            os.close(watched.pop(pidfd))
+            os.close(pidfd)
             transport._process_exited(_reap(pid))
 
-        watched[pidfd] = pidfd
+        watched.add(pidfd)
         self.add_reader(pidfd, exited)
 
     def _child_pidfds(self):
         """The pidfds of running children, closed with the loop."""
-        return self.__dict__.setdefault("_pidfds", {})
+        return self.__dict__.setdefault("_pidfds", set())
 
     def _close_child_watches(self):
-        for pidfd in self._child_pidfds().values():
+        watched = self._child_pidfds()
+        while watched:
+            pidfd = watched.pop()
             self.remove_reader(pidfd)
             os.close(pidfd)
-        self._child_pidfds().clear()
 
     def _wait_child_in_thread(self, pid, transport):
         returncode = _reap(pid)
