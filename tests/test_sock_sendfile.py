@@ -4,7 +4,8 @@ ferroloop."""
 
 import asyncio
 import hashlib
-import os
+import io
+import socket
 
 import pytest
 
@@ -76,8 +77,6 @@ def test_empty_file(loop, closing, tmp_path):
 
 
 def test_a_file_without_fd_falls_back_or_refuses(loop, closing):
-    import io
-
     client, server = stream_pair(loop, "tcp4", closing)
     f = io.BytesIO(b"0123456789" * 10_000)
 
@@ -109,8 +108,6 @@ def test_bad_arguments(loop, closing, data_file, kwargs, exc, match):
 
 
 def test_text_file_and_datagram_socket_refused(loop, closing, tmp_path):
-    import socket
-
     client, _ = stream_pair(loop, "tcp4", closing)
     path = tmp_path / "t.txt"
     path.write_text("text")

@@ -23,7 +23,7 @@ from ._network import NetworkMixin
 from ._pipes import PipeMixin
 from ._subprocess import SubprocessMixin
 from ._sockets import SocketMixin
-from ._support import check_callback, logger, unix_logger
+from ._support import check_callback, logger
 
 __all__ = ("Loop",)
 
